@@ -1,0 +1,767 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "engine/assert.h"
+#include "engine/content_hash.h"
+#include "engine/decode.h"
+#include "engine/split.h"
+
+namespace dangol {
+namespace {
+
+constexpr std::int64_t kSecondsPerDay = 86'400;
+
+using v1::Decision;
+
+void set_timestamp(Instant t, google::protobuf::Timestamp* out) {
+  out->set_seconds(t.seconds_floor());
+  out->set_nanos(t.subsecond_nanos());
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+bool is_active(const Campaign& c, Instant t) {
+  return c.status == CampaignStatus::kActive && c.starts_at <= t && t < c.ends_at;
+}
+
+std::int64_t local_day(const Campaign& c, Instant t) {
+  return floor_div(t.seconds_floor() + std::int64_t{c.utc_offset_minutes} * 60, kSecondsPerDay);
+}
+
+// (reserved + spent) · 10000 >= bps · budget, without overflow.
+bool threshold_reached(const FunderAccount& f, std::int32_t bps) {
+  if (f.budget.minor() <= 0) return false;
+  __int128 used = static_cast<__int128>(f.reserved.minor()) + f.spent.minor();
+  return used * kBpsWhole >= static_cast<__int128>(bps) * f.budget.minor();
+}
+
+void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Interner<CampaignIdx>& ids) {
+  auto pos = std::lower_bound(list.begin(), list.end(), idx,
+                              [&](CampaignIdx a, CampaignIdx b) { return ids.name(a) < ids.name(b); });
+  list.insert(pos, idx);
+}
+
+// Decides one event against the state. One instance per event: it holds the
+// event's decision and the campaigns whose ledgers the event touched.
+class Step {
+ public:
+  Step(State& state, const Event& event, Decision* out) : s_(state), ev_(event), out_(out) {}
+
+  void run() {
+    advance_clock_and_expire();
+    std::visit([this](const auto& payload) { on(payload); }, ev_.payload);
+    emit_threshold_alerts();
+    check_touched_ledgers();
+  }
+
+ private:
+  // ------------------------------------------------------------ plumbing
+
+  Campaign& campaign(CampaignIdx idx) { return s_.campaigns[idx.value]; }
+  const std::string& merchant_name(MerchantIdx m) const {
+    static const std::string kNone;
+    return m.valid() ? s_.merchant_ids.name(m) : kNone;
+  }
+
+  void reject(Reason reason, Campaign* c = nullptr) {
+    out_->set_outcome(Decision::REJECTED);
+    out_->set_reason(std::string(reason_name(reason)));
+    if (c != nullptr) c->rejections[static_cast<std::size_t>(reason)]++;
+  }
+
+  void touch(CampaignIdx idx) {
+    if (std::find(touched_.begin(), touched_.end(), idx) == touched_.end()) touched_.push_back(idx);
+  }
+
+  v1::Effect* effect() { return out_->add_effects(); }
+
+  static void write_split(const Campaign& c, const Parts& parts,
+                          google::protobuf::RepeatedPtrField<v1::FunderAmount>* out) {
+    DANGOL_ASSERT(parts.size == c.funders.size(), "split size differs from funder count");
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      auto* fa = out->Add();
+      fa->set_funder_id(c.funders[i].funder_id);
+      fa->set_amount(parts[i]);
+    }
+  }
+
+  // ------------------------------------------------------------ ledger moves
+  // Each move keeps budget = available + reserved + spent by construction;
+  // check_touched_ledgers() asserts it and non-negativity after the event.
+
+  void move_available_to_reserved(Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      c.funders[i].available = Money(c.funders[i].available.minor() - p[i]);
+      c.funders[i].reserved = Money(c.funders[i].reserved.minor() + p[i]);
+    }
+  }
+  void move_reserved_to_available(Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      c.funders[i].reserved = Money(c.funders[i].reserved.minor() - p[i]);
+      c.funders[i].available = Money(c.funders[i].available.minor() + p[i]);
+    }
+  }
+  void move_reserved_to_spent(Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      c.funders[i].reserved = Money(c.funders[i].reserved.minor() - p[i]);
+      c.funders[i].spent = Money(c.funders[i].spent.minor() + p[i]);
+    }
+  }
+  void move_spent_to_reserved(Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      c.funders[i].spent = Money(c.funders[i].spent.minor() - p[i]);
+      c.funders[i].reserved = Money(c.funders[i].reserved.minor() + p[i]);
+    }
+  }
+  void move_spent_to_available(Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      c.funders[i].spent = Money(c.funders[i].spent.minor() - p[i]);
+      c.funders[i].available = Money(c.funders[i].available.minor() + p[i]);
+    }
+  }
+  static bool can_reserve(const Campaign& c, const Parts& p) {
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      if (c.funders[i].available.minor() < p[i]) return false;
+    }
+    return true;
+  }
+
+  // The parts of a coupon's full reservation R, and of its settled discount d.
+  static Parts reservation_parts(const Campaign& c, const Coupon& k) {
+    return split_by_shares(k.reserved, c.shares_bps);
+  }
+  static Parts discount_parts(const Campaign& c, const Coupon& k) {
+    return split_proportional(k.discount, reservation_parts(c, k));
+  }
+
+  void add_committed(Campaign& c, const Coupon& k, std::int64_t delta) {
+    if (!k.merchant.valid()) return;
+    auto& usage = c.merchant_usage[k.merchant];
+    usage.committed = Money(usage.committed.minor() + delta);
+    DANGOL_ASSERT(usage.committed.minor() >= 0, "merchant committed amount went negative");
+  }
+
+  // ------------------------------------------------------------ clock and expiry
+
+  void advance_clock_and_expire() {
+    if (!s_.has_clock || s_.clock < ev_.occurred_at) s_.clock = ev_.occurred_at;
+    s_.has_clock = true;
+
+    std::vector<std::uint32_t> due;
+    auto& q = s_.expiry_queue;
+    while (!q.empty() && q.front().deadline_nanos < s_.clock.nanos()) {
+      std::pop_heap(q.begin(), q.end(), std::greater<>());
+      std::uint32_t k = q.back().coupon;
+      q.pop_back();
+      s_.coupons[k].in_expiry_queue = false;
+      if (s_.coupons[k].status == CouponStatus::kIssued) due.push_back(k);
+    }
+    if (due.empty()) return;
+    std::sort(due.begin(), due.end(), [&](std::uint32_t a, std::uint32_t b) {
+      const Coupon& ka = s_.coupons[a];
+      const Coupon& kb = s_.coupons[b];
+      return std::tie(ka.expires_at, ka.coupon_id) < std::tie(kb.expires_at, kb.coupon_id);
+    });
+    for (std::uint32_t k : due) {
+      Coupon& coupon = s_.coupons[k];
+      Campaign& c = campaign(coupon.campaign);
+      release_coupon(c, coupon, CouponStatus::kExpired, v1::ReservationReleased::EXPIRED);
+      c.coupon_counts.expired++;
+    }
+  }
+
+  void schedule_expiry(Coupon& k, std::uint32_t index) {
+    const Campaign& c = campaign(k.campaign);
+    auto deadline = k.expires_at.plus_seconds(c.grace_seconds);
+    DANGOL_ASSERT(deadline.has_value(), "expiry deadline overflow");
+    s_.expiry_queue.push_back({deadline->nanos(), index});
+    std::push_heap(s_.expiry_queue.begin(), s_.expiry_queue.end(), std::greater<>());
+    k.in_expiry_queue = true;
+  }
+
+  // Returns an ISSUED coupon's whole reservation to available.
+  void release_coupon(Campaign& c, Coupon& k, CouponStatus new_status, v1::ReservationReleased::Cause cause) {
+    DANGOL_ASSERT(k.status == CouponStatus::kIssued, "release of a coupon that holds no reservation");
+    Parts parts = reservation_parts(c, k);
+    move_reserved_to_available(c, parts);
+    add_committed(c, k, -k.reserved.minor());
+    k.status = new_status;
+    c.coupon_counts.outstanding--;
+    touch(k.campaign);
+    auto* e = effect()->mutable_reservation_released();
+    e->set_coupon_id(k.coupon_id);
+    e->set_campaign_id(c.campaign_id);
+    e->set_merchant_id(merchant_name(k.merchant));
+    e->set_amount(k.reserved.minor());
+    write_split(c, parts, e->mutable_split());
+    e->set_cause(cause);
+  }
+
+  // ------------------------------------------------------------ campaigns
+
+  void on(const CampaignDefinedEvent& e) {
+    if (s_.campaign_ids.find(e.campaign_id).valid()) return reject(Reason::kCampaignExists);
+    CampaignIdx idx = s_.campaign_ids.intern(e.campaign_id);
+    DANGOL_ASSERT(idx.value == s_.campaigns.size(), "campaign index out of step");
+    Campaign& c = s_.campaigns.emplace_back();
+    c.campaign_id = e.campaign_id;
+    c.name = e.name;
+    c.currency = e.currency;
+    c.starts_at = e.starts_at;
+    c.ends_at = e.ends_at;
+    c.utc_offset_minutes = e.utc_offset_minutes;
+    for (const auto& f : e.funders) {
+      c.funders.push_back({std::string(f.funder_id), f.share_bps, f.budget, f.budget, Money(0), Money(0), 0});
+      c.shares_bps.push_back(f.share_bps);
+    }
+    for (auto m : e.market_ids) c.eligible_markets.insert(s_.market_ids.intern(m));
+    for (auto m : e.merchant_ids) c.eligible_merchants.insert(intern_merchant(m));
+    for (auto k : e.categories) c.eligible_categories.insert(s_.category_ids.intern(k));
+    c.trigger = e.trigger;
+    c.offer = e.offer;
+    c.limits = e.limits;
+    c.message_cash_per_merchant = e.message_cash_per_merchant;
+    c.grace_seconds = e.grace_seconds;
+    c.thresholds_bps = e.thresholds_bps;
+
+    sorted_insert(s_.campaigns_by_id, idx, s_.campaign_ids);
+    if (c.trigger == Trigger::kChannelAdded) sorted_insert(s_.welcome_campaigns, idx, s_.campaign_ids);
+    if (c.message_cash_per_merchant.minor() > 0) sorted_insert(s_.message_cash_campaigns, idx, s_.campaign_ids);
+    touch(idx);
+    for (const auto& f : c.funders) {
+      auto* b = effect()->mutable_budget_set();
+      b->set_campaign_id(c.campaign_id);
+      b->set_funder_id(f.funder_id);
+      b->set_budget(f.budget.minor());
+    }
+  }
+
+  void on(const BudgetAdjustedEvent& e) {
+    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    if (!idx.valid()) return reject(Reason::kUnknownCampaign);
+    Campaign& c = campaign(idx);
+    auto funder = std::find_if(c.funders.begin(), c.funders.end(),
+                               [&](const FunderAccount& f) { return f.funder_id == e.funder_id; });
+    if (funder == c.funders.end()) return reject(Reason::kUnknownFunder, &c);
+    if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
+    if (e.delta.minor() < 0 && funder->available.minor() < -e.delta.minor()) {
+      return reject(Reason::kInsufficientAvailable, &c);
+    }
+    auto budget = funder->budget.checked_add(e.delta);
+    auto available = funder->available.checked_add(e.delta);
+    if (!budget || !available) {
+      out_->set_outcome(Decision::INVALID);
+      out_->set_reason(std::string(reason_name(Reason::kInvalidEvent)));
+      out_->set_detail("budgetAdjusted.delta: the budget would overflow");
+      return;
+    }
+    funder->budget = *budget;
+    funder->available = *available;
+    touch(idx);
+    auto* b = effect()->mutable_budget_adjusted();
+    b->set_campaign_id(c.campaign_id);
+    b->set_funder_id(funder->funder_id);
+    b->set_delta(e.delta.minor());
+  }
+
+  void on(const CampaignStatusChangedEvent& e) {
+    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    if (!idx.valid()) return reject(Reason::kUnknownCampaign);
+    Campaign& c = campaign(idx);
+    if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
+    c.status = e.status;
+    if (e.status == CampaignStatus::kClosed) close_campaign(idx);
+  }
+
+  // Closing releases every outstanding reservation: coupons become VOID in
+  // (expiresAt, couponId) order, then unused message cash in merchant-id order.
+  void close_campaign(CampaignIdx idx) {
+    Campaign& c = campaign(idx);
+    std::vector<std::uint32_t> open;
+    for (CouponIdx k : c.coupons) {
+      if (s_.coupons[k.value].status == CouponStatus::kIssued) open.push_back(k.value);
+    }
+    std::sort(open.begin(), open.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return std::tie(s_.coupons[a].expires_at, s_.coupons[a].coupon_id) <
+             std::tie(s_.coupons[b].expires_at, s_.coupons[b].coupon_id);
+    });
+    for (std::uint32_t k : open) {
+      release_coupon(c, s_.coupons[k], CouponStatus::kVoid, v1::ReservationReleased::CLOSED);
+      c.coupon_counts.voided++;
+    }
+    std::vector<MerchantIdx> cash_holders;
+    for (const auto& [m, account] : c.message_cash) {
+      if (account.remaining.sum() > 0) cash_holders.push_back(m);
+    }
+    std::sort(cash_holders.begin(), cash_holders.end(),
+              [&](MerchantIdx a, MerchantIdx b) { return merchant_name(a) < merchant_name(b); });
+    for (MerchantIdx m : cash_holders) {
+      MessageCashAccount& account = c.message_cash[m];
+      Parts parts = account.remaining;
+      move_reserved_to_available(c, parts);
+      account.remaining = subtract(parts, parts);
+      touch(idx);
+      auto* e = effect()->mutable_reservation_released();
+      e->set_campaign_id(c.campaign_id);
+      e->set_merchant_id(merchant_name(m));
+      e->set_amount(parts.sum());
+      write_split(c, parts, e->mutable_split());
+      e->set_cause(v1::ReservationReleased::CLOSED);
+    }
+  }
+
+  // ------------------------------------------------------------ merchants and channels
+
+  MerchantIdx intern_merchant(std::string_view id) {
+    MerchantIdx m = s_.merchant_ids.intern(id);
+    if (m.value >= s_.merchants.size()) s_.merchants.resize(m.value + 1);
+    return m;
+  }
+
+  const Merchant* enrolled_merchant(std::string_view id) const {
+    MerchantIdx m = s_.merchant_ids.find(id);
+    if (!m.valid() || !s_.merchants[m.value].enrolled) return nullptr;
+    return &s_.merchants[m.value];
+  }
+
+  bool is_eligible(const Campaign& c, MerchantIdx m) const {
+    if (!m.valid()) return false;
+    const Merchant& merchant = s_.merchants[m.value];
+    if (!merchant.enrolled) return false;
+    if (!c.eligible_markets.empty() && !c.eligible_markets.contains(merchant.market)) return false;
+    if (!c.eligible_merchants.empty() && !c.eligible_merchants.contains(m)) return false;
+    if (!c.eligible_categories.empty() && !c.eligible_categories.contains(merchant.category)) return false;
+    return true;
+  }
+
+  void on(const MerchantEnrolledEvent& e) {
+    MerchantIdx m = intern_merchant(e.merchant_id);
+    Merchant& merchant = s_.merchants[m.value];
+    MarketIdx market = s_.market_ids.intern(e.market_id);
+    CategoryIdx category = s_.category_ids.intern(e.category);
+    if (merchant.enrolled) {
+      if (merchant.market != market || merchant.category != category) reject(Reason::kMerchantExists);
+      return;
+    }
+    merchant.enrolled = true;
+    merchant.market = market;
+    merchant.category = category;
+  }
+
+  void on(const ChannelOpenedEvent& e) {
+    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    if (!m.valid() || !s_.merchants[m.value].enrolled) return reject(Reason::kMerchantNotEnrolled);
+    Merchant& merchant = s_.merchants[m.value];
+    if (merchant.has_channel) return reject(Reason::kChannelExists);
+    merchant.has_channel = true;
+    merchant.channel_id = e.channel_id;
+  }
+
+  static std::uint64_t friendship_key(MerchantIdx m, CustomerIdx u) {
+    return (std::uint64_t{m.value} << 32) | u.value;
+  }
+
+  void on(const ChannelAddedEvent& e) {
+    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    if (!m.valid() || !s_.merchants[m.value].enrolled) return reject(Reason::kMerchantNotEnrolled);
+    if (!s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
+    CustomerIdx u = s_.customer_ids.intern(e.customer_id);
+    if (!s_.friendships.insert(friendship_key(m, u)).second) return reject(Reason::kAlreadyFriend);
+    s_.merchants[m.value].friends++;
+    s_.merchants[m.value].friend_adds++;
+    grant_welcome_coupons(m, u);
+  }
+
+  void on(const ChannelBlockedEvent& e) {
+    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    if (!m.valid() || !s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
+    CustomerIdx u = s_.customer_ids.find(e.customer_id);
+    if (!u.valid() || s_.friendships.erase(friendship_key(m, u)) == 0) return reject(Reason::kNotFriend);
+    s_.merchants[m.value].friends--;
+  }
+
+  // ------------------------------------------------------------ grants
+
+  // Checks 2–8 of DESIGN §3 "Granting a coupon" (check 1 is the caller's,
+  // since welcome grants only ever try active CHANNEL_ADDED campaigns).
+  Reason grant_refusal(const Campaign& c, CampaignIdx idx, MerchantIdx m, bool merchant_given, CustomerIdx u,
+                       Money r) const {
+    if (merchant_given) {
+      if (!m.valid() || !s_.merchants[m.value].enrolled) return Reason::kMerchantNotEnrolled;
+      if (!is_eligible(c, m)) return Reason::kMerchantNotEligible;
+    }
+    if (c.trigger == Trigger::kChannelAdded && s_.welcomed.contains({idx.value, m.value, u.value})) {
+      return Reason::kAlreadyWelcomed;
+    }
+    const LimitTerms& lim = c.limits;
+    if (lim.per_customer > 0) {
+      auto it = s_.customer_grants.find(customer_key(idx, u));
+      if (it != s_.customer_grants.end() && it->second >= lim.per_customer) return Reason::kCustomerLimit;
+    }
+    const MerchantUsage* usage = nullptr;
+    if (merchant_given) {
+      auto it = c.merchant_usage.find(m);
+      if (it != c.merchant_usage.end()) usage = &it->second;
+    }
+    if (merchant_given && lim.per_merchant_count > 0 && usage && usage->granted_count >= lim.per_merchant_count) {
+      return Reason::kMerchantCountLimit;
+    }
+    if (lim.total_count > 0 && c.granted_total >= lim.total_count) return Reason::kTotalCountLimit;
+    if (merchant_given && lim.per_merchant_amount.minor() > 0) {
+      std::int64_t committed = usage ? usage->committed.minor() : 0;
+      if (committed + r.minor() > lim.per_merchant_amount.minor()) return Reason::kMerchantAmountLimit;
+    }
+    if (lim.daily_amount.minor() > 0) {
+      auto it = c.granted_by_local_day.find(local_day(c, ev_.occurred_at));
+      std::int64_t today = it == c.granted_by_local_day.end() ? 0 : it->second.minor();
+      if (today + r.minor() > lim.daily_amount.minor()) return Reason::kDailyAmountLimit;
+    }
+    if (!can_reserve(c, split_by_shares(r, c.shares_bps))) return Reason::kBudgetExhausted;
+    return Reason::kNone;
+  }
+
+  static std::uint64_t customer_key(CampaignIdx c, CustomerIdx u) { return (std::uint64_t{c.value} << 32) | u.value; }
+
+  // Makes the coupon: R moves available -> reserved per funder.
+  void grant(CampaignIdx idx, std::string_view coupon_id, MerchantIdx m, CustomerIdx u, bool welcome) {
+    Campaign& c = campaign(idx);
+    Money r = c.offer.reservation();
+    Parts parts = split_by_shares(r, c.shares_bps);
+    move_available_to_reserved(c, parts);
+    auto expires_at = ev_.occurred_at.plus_seconds(std::int64_t{c.offer.valid_days} * kSecondsPerDay);
+    DANGOL_ASSERT(expires_at.has_value(), "expiresAt overflow");
+
+    auto index = static_cast<std::uint32_t>(s_.coupons.size());
+    Coupon& k = s_.coupons.emplace_back();
+    k.coupon_id = coupon_id;
+    k.campaign = idx;
+    k.merchant = m;
+    k.customer = u;
+    k.welcome = welcome;
+    k.reserved = r;
+    k.issued_at = ev_.occurred_at;
+    k.expires_at = *expires_at;
+    s_.coupon_index.emplace(k.coupon_id, index);
+    schedule_expiry(k, index);
+
+    c.coupons.push_back(CouponIdx{index});
+    c.granted_total++;
+    c.coupon_counts.granted++;
+    c.coupon_counts.outstanding++;
+    s_.customer_grants[customer_key(idx, u)]++;
+    if (m.valid()) {
+      auto& usage = c.merchant_usage[m];
+      usage.granted_count++;
+      usage.committed = Money(usage.committed.minor() + r.minor());
+    }
+    auto& today = c.granted_by_local_day[local_day(c, ev_.occurred_at)];
+    today = Money(today.minor() + r.minor());
+    if (welcome) {
+      s_.welcomed.insert({idx.value, m.value, u.value});
+      s_.merchants[m.value].welcome_granted++;
+    }
+    touch(idx);
+
+    auto* g = effect()->mutable_coupon_granted();
+    g->set_coupon_id(k.coupon_id);
+    g->set_campaign_id(c.campaign_id);
+    g->set_merchant_id(merchant_name(m));
+    g->set_customer_id(s_.customer_ids.name(u));
+    g->set_reserved(r.minor());
+    set_timestamp(k.expires_at, g->mutable_expires_at());
+    write_split(c, parts, g->mutable_split());
+  }
+
+  void grant_welcome_coupons(MerchantIdx m, CustomerIdx u) {
+    for (CampaignIdx idx : s_.welcome_campaigns) {
+      Campaign& c = campaign(idx);
+      if (!is_active(c, ev_.occurred_at) || !is_eligible(c, m)) continue;
+      std::string coupon_id = std::string(ev_.event_id) + "/" + c.campaign_id;
+      Reason refusal = s_.coupon_index.contains(coupon_id)
+                           ? Reason::kCouponExists
+                           : grant_refusal(c, idx, m, true, u, c.offer.reservation());
+      if (refusal == Reason::kNone) {
+        grant(idx, coupon_id, m, u, /*welcome=*/true);
+        continue;
+      }
+      c.rejections[static_cast<std::size_t>(refusal)]++;
+      auto* r = effect()->mutable_grant_rejected();
+      r->set_campaign_id(c.campaign_id);
+      r->set_reason(std::string(reason_name(refusal)));
+    }
+  }
+
+  void on(const CouponIssuedEvent& e) {
+    std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);
+    if (s_.coupon_index.contains(coupon_id)) return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
+    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    if (!idx.valid()) return reject(Reason::kUnknownCampaign);
+    Campaign& c = campaign(idx);
+    if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
+    if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
+    MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(*e.merchant_id) : MerchantIdx{};
+    CustomerIdx u = s_.customer_ids.find(e.customer_id);
+    Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
+    if (refusal != Reason::kNone) return reject(refusal, &c);
+    if (!u.valid()) u = s_.customer_ids.intern(e.customer_id);
+    grant(idx, coupon_id, m, u, /*welcome=*/false);
+  }
+
+  Campaign* find_campaign(std::string_view id) {
+    CampaignIdx idx = s_.campaign_ids.find(id);
+    return idx.valid() ? &campaign(idx) : nullptr;
+  }
+
+  // ------------------------------------------------------------ redemption and reversal
+
+  Coupon* find_coupon(std::string_view id) {
+    auto it = s_.coupon_index.find(id);
+    return it == s_.coupon_index.end() ? nullptr : &s_.coupons[it->second];
+  }
+
+  static Money computed_discount(const OfferTerms& offer, Money order) {
+    if (offer.percent_bps == 0) return std::min(offer.fixed_amount, order);
+    __int128 pct = static_cast<__int128>(order.minor()) * offer.percent_bps / kBpsWhole;
+    return Money(static_cast<std::int64_t>(std::min<__int128>(pct, offer.max_discount.minor())));
+  }
+
+  void on(const CouponRedeemedEvent& e) {
+    Coupon* k = find_coupon(e.coupon_id);
+    if (k == nullptr) return reject(Reason::kUnknownCoupon);
+    Campaign& c = campaign(k->campaign);
+    if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
+    if (k->status == CouponStatus::kExpired || ev_.occurred_at > k->expires_at) return reject(Reason::kExpired, &c);
+    if (k->status != CouponStatus::kIssued) return reject(Reason::kCouponNotActive, &c);
+    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    bool right_merchant = k->merchant.valid() ? k->merchant == m : is_eligible(c, m);
+    if (!right_merchant) return reject(Reason::kWrongMerchant, &c);
+    if (e.order_amount < c.offer.min_order_amount) return reject(Reason::kBelowMinOrder, &c);
+    Money d = computed_discount(c.offer, e.order_amount);
+    if (e.discount && *e.discount != d) return reject(Reason::kDiscountMismatch, &c);
+
+    Parts reserved = reservation_parts(c, *k);
+    Parts spent = split_proportional(d, reserved);
+    Parts released = subtract(reserved, spent);
+    move_reserved_to_spent(c, spent);
+    move_reserved_to_available(c, released);
+    add_committed(c, *k, -(k->reserved.minor() - d.minor()));
+    k->status = CouponStatus::kRedeemed;
+    k->discount = d;
+    k->redeemed_at = m;
+    c.coupon_counts.outstanding--;
+    c.coupon_counts.redeemed++;
+    if (k->welcome) s_.merchants[m.value].welcome_redeemed++;
+    touch(k->campaign);
+
+    auto* r = effect()->mutable_redemption_settled();
+    r->set_coupon_id(k->coupon_id);
+    r->set_campaign_id(c.campaign_id);
+    r->set_merchant_id(std::string(e.merchant_id));
+    r->set_order_amount(e.order_amount.minor());
+    r->set_discount(d.minor());
+    write_split(c, spent, r->mutable_split());
+    r->set_released(released.sum());
+    write_split(c, released, r->mutable_released_split());
+  }
+
+  // A reversal restores the coupon when it could still be used and every
+  // funder can re-reserve its released part; otherwise the coupon is void
+  // and only the discount returns. We also refuse a restore that would push
+  // the merchant past perMerchantAmount (DESIGN §4: every limit holds at every
+  // step), since the released headroom may have been granted to others.
+  bool can_restore(const Campaign& c, const Coupon& k, const Parts& released) const {
+    if (s_.clock > k.expires_at || c.status == CampaignStatus::kClosed) return false;
+    if (!can_reserve(c, released)) return false;
+    if (k.merchant.valid() && c.limits.per_merchant_amount.minor() > 0) {
+      auto it = c.merchant_usage.find(k.merchant);
+      std::int64_t committed = it == c.merchant_usage.end() ? 0 : it->second.committed.minor();
+      if (committed + released.sum() > c.limits.per_merchant_amount.minor()) return false;
+    }
+    return true;
+  }
+
+  void on(const RedemptionReversedEvent& e) {
+    Coupon* k = find_coupon(e.coupon_id);
+    if (k == nullptr) return reject(Reason::kUnknownCoupon);
+    Campaign& c = campaign(k->campaign);
+    if (k->status != CouponStatus::kRedeemed) return reject(Reason::kCouponNotRedeemed, &c);
+    if (s_.merchant_ids.find(e.merchant_id) != k->redeemed_at) return reject(Reason::kWrongMerchant, &c);
+
+    Parts reserved = reservation_parts(c, *k);
+    Parts spent = split_proportional(k->discount, reserved);
+    Parts released = subtract(reserved, spent);
+    bool restored = can_restore(c, *k, released);
+    if (k->welcome) s_.merchants[k->redeemed_at.value].welcome_redeemed--;
+    c.coupon_counts.redeemed--;
+    touch(k->campaign);
+
+    auto* r = effect()->mutable_redemption_reversed();
+    r->set_coupon_id(k->coupon_id);
+    r->set_campaign_id(c.campaign_id);
+    r->set_restored(restored);
+    write_split(c, spent, r->mutable_spent_returned());
+    if (restored) {
+      move_spent_to_reserved(c, spent);
+      move_available_to_reserved(c, released);
+      add_committed(c, *k, released.sum());
+      k->status = CouponStatus::kIssued;
+      c.coupon_counts.outstanding++;
+      if (!k->in_expiry_queue) schedule_expiry(*k, static_cast<std::uint32_t>(k - &s_.coupons[0]));
+      write_split(c, released, r->mutable_re_reserved());
+    } else {
+      move_spent_to_available(c, spent);
+      add_committed(c, *k, -k->discount.minor());
+      k->status = CouponStatus::kVoid;
+      c.coupon_counts.voided++;
+      write_split(c, subtract(released, released), r->mutable_re_reserved());
+    }
+    k->discount = Money(0);
+    k->redeemed_at = MerchantIdx{};
+  }
+
+  // ------------------------------------------------------------ message cash
+
+  void on(const MessageSentEvent& e) {
+    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    if (!m.valid() || !s_.merchants[m.value].enrolled) return reject(Reason::kMerchantNotEnrolled);
+    if (!s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
+    Merchant& merchant = s_.merchants[m.value];
+    merchant.messages++;
+    merchant.recipients += e.recipients;
+
+    std::int64_t uncovered = e.cost.minor();
+    for (CampaignIdx idx : s_.message_cash_campaigns) {
+      Campaign& c = campaign(idx);
+      if (!is_active(c, ev_.occurred_at) || !is_eligible(c, m)) continue;
+      auto account = c.message_cash.find(m);
+      if (account == c.message_cash.end()) {
+        account = grant_message_cash(idx, c, m);
+        if (account == c.message_cash.end()) continue;
+      }
+      std::int64_t charge = std::min(uncovered, account->second.remaining.sum());
+      if (charge == 0) continue;
+      Parts parts = split_proportional(Money(charge), account->second.remaining);
+      move_reserved_to_spent(c, parts);
+      account->second.remaining = subtract(account->second.remaining, parts);
+      uncovered -= charge;
+      touch(idx);
+      write_message_charged(&c, m, charge, parts);
+    }
+    if (uncovered > 0) {
+      merchant.message_cost_self_paid = Money(merchant.message_cost_self_paid.minor() + uncovered);
+      write_message_charged(nullptr, m, uncovered, Parts{});
+    }
+  }
+
+  using CashIt = absl::flat_hash_map<MerchantIdx, MessageCashAccount>::iterator;
+
+  CashIt grant_message_cash(CampaignIdx idx, Campaign& c, MerchantIdx m) {
+    Parts parts = split_by_shares(c.message_cash_per_merchant, c.shares_bps);
+    if (!can_reserve(c, parts)) {
+      c.rejections[static_cast<std::size_t>(Reason::kBudgetExhausted)]++;
+      auto* r = effect()->mutable_grant_rejected();
+      r->set_campaign_id(c.campaign_id);
+      r->set_reason(std::string(reason_name(Reason::kBudgetExhausted)));
+      return c.message_cash.end();
+    }
+    move_available_to_reserved(c, parts);
+    touch(idx);
+    auto* g = effect()->mutable_message_cash_granted();
+    g->set_campaign_id(c.campaign_id);
+    g->set_merchant_id(merchant_name(m));
+    g->set_amount(c.message_cash_per_merchant.minor());
+    write_split(c, parts, g->mutable_split());
+    return c.message_cash.emplace(m, MessageCashAccount{parts}).first;
+  }
+
+  void write_message_charged(const Campaign* c, MerchantIdx m, std::int64_t amount, const Parts& parts) {
+    auto* ch = effect()->mutable_message_charged();
+    ch->set_campaign_id(c ? c->campaign_id : std::string());
+    ch->set_merchant_id(merchant_name(m));
+    ch->set_amount(amount);
+    if (c != nullptr) write_split(*c, parts, ch->mutable_split());
+  }
+
+  // ------------------------------------------------------------ alerts and checks
+
+  // For each funder whose usage reached a threshold for the first time, a
+  // thresholdCrossed effect, last, in (campaign id, funder, bps) order.
+  void emit_threshold_alerts() {
+    std::sort(touched_.begin(), touched_.end(), [&](CampaignIdx a, CampaignIdx b) {
+      return s_.campaign_ids.name(a) < s_.campaign_ids.name(b);
+    });
+    for (CampaignIdx idx : touched_) {
+      Campaign& c = campaign(idx);
+      for (auto& f : c.funders) {
+        for (std::size_t t = 0; t < c.thresholds_bps.size(); ++t) {
+          std::uint32_t bit = 1u << t;
+          if ((f.crossed_thresholds & bit) || !threshold_reached(f, c.thresholds_bps[t])) continue;
+          f.crossed_thresholds |= bit;
+          auto* x = effect()->mutable_threshold_crossed();
+          x->set_campaign_id(c.campaign_id);
+          x->set_funder_id(f.funder_id);
+          x->set_bps(c.thresholds_bps[t]);
+        }
+      }
+    }
+  }
+
+  void check_touched_ledgers() {
+    for (CampaignIdx idx : touched_) {
+      for (const auto& f : campaign(idx).funders) {
+        DANGOL_ASSERT(f.available.minor() >= 0 && f.reserved.minor() >= 0 && f.spent.minor() >= 0,
+                      "a funder balance went negative");
+        DANGOL_ASSERT(f.budget.minor() == f.available.minor() + f.reserved.minor() + f.spent.minor(),
+                      "budget != available + reserved + spent");
+      }
+    }
+  }
+
+  State& s_;
+  const Event& ev_;
+  Decision* out_;
+  std::vector<CampaignIdx> touched_;
+};
+
+}  // namespace
+
+Engine::Engine(std::int32_t shard) { state_.shard = shard; }
+
+void Engine::apply(const v1::Envelope& in, Position position, v1::Decision* out) {
+  out->Clear();
+  // Echo the event id even when it is broken, bounded so a hostile id cannot
+  // blow up the decision.
+  out->set_event_id(in.event_id().substr(0, 256));
+  out->set_shard(state_.shard);
+  out->set_seq(state_.next_seq++);
+  out->set_partition(position.partition);
+  out->set_offset(position.offset);
+  if (in.has_occurred_at()) *out->mutable_occurred_at() = in.occurred_at();
+  out->set_outcome(Decision::APPLIED);
+
+  Event event;
+  std::string detail;
+  if (!decode_envelope(in, &event, &detail)) {
+    out->set_outcome(Decision::INVALID);
+    out->set_reason(std::string(reason_name(Reason::kInvalidEvent)));
+    out->set_detail(std::move(detail));
+  } else {
+    auto [it, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content_hash(event));
+    if (!first_time) {
+      if (it->second == content_hash(event)) {
+        out->set_outcome(Decision::DUPLICATE);
+      } else {
+        out->set_outcome(Decision::REJECTED);
+        out->set_reason(std::string(reason_name(Reason::kEventIdConflict)));
+        out->set_detail("eventId was seen before with other content");
+      }
+    } else {
+      Step(state_, event, out).run();
+    }
+  }
+  state_.outcomes[static_cast<std::size_t>(out->outcome())]++;
+}
+
+}  // namespace dangol

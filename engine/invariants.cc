@@ -1,0 +1,136 @@
+// The full invariant check of DESIGN §4, recomputed from scratch so that it
+// is independent of the incremental bookkeeping in engine.cc.
+
+#include <sstream>
+
+#include "absl/container/flat_hash_map.h"
+#include "engine/engine.h"
+#include "engine/split.h"
+
+namespace dangol {
+namespace {
+
+class Checker {
+ public:
+  explicit Checker(const State& s) : s_(s) {}
+
+  std::vector<std::string> run() {
+    for (std::size_t i = 0; i < s_.campaigns.size(); ++i) check_campaign(s_.campaigns[i], CampaignIdx{static_cast<std::uint32_t>(i)});
+    check_customer_limits();
+    return std::move(problems_);
+  }
+
+ private:
+  template <class... Args>
+  void fail(const Campaign& c, Args&&... args) {
+    std::ostringstream line;
+    line << "campaign " << c.campaign_id << ": ";
+    (line << ... << args);
+    problems_.push_back(line.str());
+  }
+
+  void check_campaign(const Campaign& c, CampaignIdx idx) {
+    std::vector<std::int64_t> outstanding(c.funders.size(), 0);
+    absl::flat_hash_map<MerchantIdx, std::int64_t> committed, granted;
+    CouponCounts counts;
+    for (CouponIdx k_idx : c.coupons) {
+      const Coupon& k = s_.coupons[k_idx.value];
+      if (k.campaign != idx) fail(c, "coupon ", k.coupon_id, " listed under another campaign");
+      Parts parts = split_by_shares(k.reserved, c.shares_bps);
+      counts.granted++;
+      if (k.merchant.valid()) granted[k.merchant]++;
+      switch (k.status) {
+        case CouponStatus::kIssued:
+          counts.outstanding++;
+          for (std::size_t i = 0; i < c.funders.size(); ++i) outstanding[i] += parts[i];
+          if (k.merchant.valid()) committed[k.merchant] += k.reserved.minor();
+          break;
+        case CouponStatus::kRedeemed:
+          counts.redeemed++;
+          if (k.merchant.valid()) committed[k.merchant] += k.discount.minor();
+          break;
+        case CouponStatus::kExpired: counts.expired++; break;
+        case CouponStatus::kVoid: counts.voided++; break;
+      }
+    }
+    for (const auto& [m, account] : c.message_cash) {
+      for (std::size_t i = 0; i < c.funders.size(); ++i) outstanding[i] += account.remaining[i];
+    }
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      const FunderAccount& f = c.funders[i];
+      if (f.budget.minor() != f.available.minor() + f.reserved.minor() + f.spent.minor()) {
+        fail(c, "funder ", f.funder_id, ": budget ", f.budget.minor(), " != available ", f.available.minor(),
+             " + reserved ", f.reserved.minor(), " + spent ", f.spent.minor());
+      }
+      if (f.available.minor() < 0 || f.reserved.minor() < 0 || f.spent.minor() < 0) {
+        fail(c, "funder ", f.funder_id, ": negative balance");
+      }
+      if (f.reserved.minor() != outstanding[i]) {
+        fail(c, "funder ", f.funder_id, ": reserved ", f.reserved.minor(), " != outstanding reservations ",
+             outstanding[i]);
+      }
+    }
+    check_counts(c, counts);
+    check_merchant_limits(c, committed, granted);
+    check_daily_limit(c);
+  }
+
+  void check_counts(const Campaign& c, const CouponCounts& n) {
+    const CouponCounts& k = c.coupon_counts;
+    if (k.granted != n.granted || k.redeemed != n.redeemed || k.expired != n.expired || k.voided != n.voided ||
+        k.outstanding != n.outstanding) {
+      fail(c, "coupon counts out of step with coupons");
+    }
+    if (c.granted_total != n.granted) fail(c, "granted_total ", c.granted_total, " != coupons ", n.granted);
+    if (c.limits.total_count > 0 && n.granted > c.limits.total_count) {
+      fail(c, "totalCount exceeded: ", n.granted, " > ", c.limits.total_count);
+    }
+  }
+
+  void check_merchant_limits(const Campaign& c, const absl::flat_hash_map<MerchantIdx, std::int64_t>& committed,
+                             const absl::flat_hash_map<MerchantIdx, std::int64_t>& granted) {
+    for (const auto& [m, usage] : c.merchant_usage) {
+      auto cm = committed.find(m);
+      std::int64_t expect_committed = cm == committed.end() ? 0 : cm->second;
+      auto gm = granted.find(m);
+      std::int64_t expect_granted = gm == granted.end() ? 0 : gm->second;
+      const std::string& name = s_.merchant_ids.name(m);
+      if (usage.committed.minor() != expect_committed) {
+        fail(c, "merchant ", name, ": committed ", usage.committed.minor(), " != ", expect_committed);
+      }
+      if (usage.granted_count != expect_granted) fail(c, "merchant ", name, ": granted count out of step");
+      if (c.limits.per_merchant_amount.minor() > 0 && expect_committed > c.limits.per_merchant_amount.minor()) {
+        fail(c, "merchant ", name, ": perMerchantAmount exceeded: ", expect_committed);
+      }
+      if (c.limits.per_merchant_count > 0 && expect_granted > c.limits.per_merchant_count) {
+        fail(c, "merchant ", name, ": perMerchantCount exceeded: ", expect_granted);
+      }
+    }
+  }
+
+  void check_daily_limit(const Campaign& c) {
+    if (c.limits.daily_amount.minor() == 0) return;
+    for (const auto& [day, amount] : c.granted_by_local_day) {
+      if (amount > c.limits.daily_amount) fail(c, "dailyAmount exceeded on local day ", day, ": ", amount.minor());
+    }
+  }
+
+  void check_customer_limits() {
+    for (const auto& [key, count] : s_.customer_grants) {
+      const Campaign& c = s_.campaigns[key >> 32];
+      if (c.limits.per_customer > 0 && count > c.limits.per_customer) {
+        fail(c, "customer ", s_.customer_ids.name(CustomerIdx{static_cast<std::uint32_t>(key)}),
+             ": perCustomer exceeded: ", count);
+      }
+    }
+  }
+
+  const State& s_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace
+
+std::vector<std::string> Engine::check_invariants() const { return Checker(state_).run(); }
+
+}  // namespace dangol

@@ -1,0 +1,174 @@
+#pragma once
+// The engine's state: plain data, changed only by Engine::apply. Ids are
+// interned into dense indexes so that the per-coupon and per-customer records
+// stay small (the memory target is <= 512 bytes per issued coupon).
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "engine/event.h"
+#include "engine/reason.h"
+#include "engine/split.h"
+#include "engine/types.h"
+
+namespace dangol {
+
+// Interns strings of one kind of id into dense indexes. Names live in a deque
+// so the views used as map keys never move.
+template <class IndexT>
+class Interner {
+ public:
+  IndexT find(std::string_view name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? IndexT{} : IndexT{it->second};
+  }
+  IndexT intern(std::string_view name) {
+    if (IndexT found = find(name); found.valid()) return found;
+    names_.emplace_back(name);
+    IndexT idx{static_cast<std::uint32_t>(names_.size() - 1)};
+    index_.emplace(names_.back(), idx.value);
+    return idx;
+  }
+  const std::string& name(IndexT idx) const { return names_[idx.value]; }
+  std::size_t size() const { return names_.size(); }
+
+ private:
+  std::deque<std::string> names_;
+  absl::flat_hash_map<std::string_view, std::uint32_t> index_;
+};
+
+struct FunderAccount {
+  std::string funder_id;
+  std::int32_t share_bps = 0;
+  Money budget, available, reserved, spent;
+  std::uint32_t crossed_thresholds = 0;  // bit i: thresholds_bps[i] crossed
+};
+
+struct CouponCounts {
+  std::int64_t granted = 0, redeemed = 0, expired = 0, voided = 0, outstanding = 0;
+};
+
+// Usage of a campaign by one merchant, for the per-merchant limits.
+struct MerchantUsage {
+  std::int64_t granted_count = 0;
+  Money committed;  // reserved + spent of the campaign's coupons issued with this merchant
+};
+
+// A merchant's message cash from one campaign: granted once, then drawn down.
+struct MessageCashAccount {
+  Parts remaining;
+};
+
+struct Campaign {
+  std::string campaign_id, name, currency;
+  Instant starts_at, ends_at;
+  std::int32_t utc_offset_minutes = 0;
+  std::vector<FunderAccount> funders;
+  std::vector<std::int32_t> shares_bps;  // funders[i].share_bps, contiguous for split_by_shares
+  absl::flat_hash_set<MarketIdx> eligible_markets;
+  absl::flat_hash_set<MerchantIdx> eligible_merchants;
+  absl::flat_hash_set<CategoryIdx> eligible_categories;
+  Trigger trigger = Trigger::kIssued;
+  OfferTerms offer;
+  LimitTerms limits;
+  Money message_cash_per_merchant;
+  std::int64_t grace_seconds = kDefaultGraceSeconds;
+  std::vector<std::int32_t> thresholds_bps;
+  CampaignStatus status = CampaignStatus::kActive;
+
+  std::int64_t granted_total = 0;
+  absl::flat_hash_map<MerchantIdx, MerchantUsage> merchant_usage;
+  absl::flat_hash_map<std::int64_t, Money> granted_by_local_day;
+  absl::flat_hash_map<MerchantIdx, MessageCashAccount> message_cash;
+  std::vector<CouponIdx> coupons;  // every coupon ever granted, for close
+
+  CouponCounts coupon_counts;
+  std::array<std::int64_t, static_cast<std::size_t>(Reason::kCount)> rejections{};
+};
+
+enum class CouponStatus : std::uint8_t { kIssued, kRedeemed, kExpired, kVoid };
+
+struct Coupon {
+  std::string coupon_id;
+  CampaignIdx campaign;
+  MerchantIdx merchant;     // none: redeemable at any eligible merchant
+  CustomerIdx customer;
+  MerchantIdx redeemed_at;  // where the current redemption happened
+  CouponStatus status = CouponStatus::kIssued;
+  bool welcome = false;
+  bool in_expiry_queue = false;
+  Money reserved;  // R: the full reservation made at grant
+  Money discount;  // d: settled discount while redeemed
+  Instant issued_at, expires_at;
+};
+
+struct Merchant {
+  bool enrolled = false;
+  bool has_channel = false;
+  MarketIdx market;
+  CategoryIdx category;
+  std::string channel_id;
+  std::int64_t friends = 0, friend_adds = 0, messages = 0, recipients = 0;
+  std::int64_t welcome_granted = 0, welcome_redeemed = 0;
+  Money message_cost_self_paid;
+};
+
+// An entry of the expiry queue: the coupon may expire once the clock passes
+// `deadline` (expiresAt + grace). Stale entries are skipped when popped.
+struct ExpiryEntry {
+  std::int64_t deadline_nanos;
+  std::uint32_t coupon;
+  bool operator>(const ExpiryEntry& o) const {
+    return deadline_nanos != o.deadline_nanos ? deadline_nanos > o.deadline_nanos : coupon > o.coupon;
+  }
+};
+
+struct EventIdKey {
+  std::uint64_t high = 0, low = 0;
+  bool operator==(const EventIdKey&) const = default;
+  template <class H>
+  friend H AbslHashValue(H h, const EventIdKey& k) {
+    return H::combine(std::move(h), k.high, k.low);
+  }
+};
+
+struct State {
+  std::int32_t shard = 0;
+  std::int64_t next_seq = 1;
+  bool has_clock = false;
+  Instant clock;
+
+  // Idempotency: 128-bit hash of the event id -> 64-bit hash of its content.
+  // Kept for the whole history (DESIGN §3).
+  absl::flat_hash_map<EventIdKey, std::uint64_t> seen_events;
+
+  Interner<CampaignIdx> campaign_ids;
+  std::deque<Campaign> campaigns;
+  std::vector<CampaignIdx> welcome_campaigns;       // CHANNEL_ADDED trigger, sorted by id
+  std::vector<CampaignIdx> message_cash_campaigns;  // with messageCash, sorted by id
+  std::vector<CampaignIdx> campaigns_by_id;         // all, sorted by id
+
+  Interner<MerchantIdx> merchant_ids;
+  std::vector<Merchant> merchants;  // by MerchantIdx
+  Interner<MarketIdx> market_ids;
+  Interner<CategoryIdx> category_ids;
+  Interner<CustomerIdx> customer_ids;
+
+  std::deque<Coupon> coupons;
+  absl::flat_hash_map<std::string_view, std::uint32_t> coupon_index;
+  std::vector<ExpiryEntry> expiry_queue;  // min-heap on deadline
+
+  absl::flat_hash_set<std::uint64_t> friendships;                       // merchant << 32 | customer
+  absl::flat_hash_map<std::uint64_t, std::uint32_t> customer_grants;     // campaign << 32 | customer
+  absl::flat_hash_set<std::array<std::uint32_t, 3>> welcomed;            // campaign, merchant, customer
+
+  std::array<std::int64_t, 4> outcomes{};  // decisions by outcome
+};
+
+}  // namespace dangol
