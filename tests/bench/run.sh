@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmarks for the core targets (issue 2), measured in one run on this
+# machine so that the printed ratios compare like with like:
+#   - engine decode+apply events/s and its ratio to decode only;
+#   - `campaignctl replay` of 1M festival events, JSONL in and out;
+#   - peak resident memory per issued coupon in a 1M-event replay.
+# Usage: tests/bench/run.sh [BUILD_DIR]   (EVENTS=1000000 to change the size)
+set -euo pipefail
+build=${1:-build}
+events=${EVENTS:-1000000}
+ctl="$build/services/campaignctl/campaignctl"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== engine: decode+apply vs decode only (festival workload, binary protobuf)"
+DANGOL_BENCH_EVENTS=$((events / 5)) "$build/tests/bench/engine_bench" \
+  --benchmark_format=json --benchmark_out="$work/engine.json" --benchmark_out_format=json >/dev/null
+python3 - "$work/engine.json" <<'PY'
+import json, sys
+runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+def rate(name): return runs[name]["items_per_second"]
+for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeApplyEncode"):
+    print(f"  {name:22s} {rate(name):>14,.0f} events/s")
+ratio = rate("BM_DecodeOnly") / rate("BM_DecodeApply")
+print(f"  decode+apply costs {ratio:.2f}x decode only (target <= 3x); "
+      f"{rate('BM_DecodeApply') / 1e6:.2f}M events/s (target >= 1M)")
+PY
+
+if [ -x "$build/tests/bench/json_bench" ]; then
+  echo "== JSON codec vs protobuf util"
+  "$build/tests/bench/json_bench" --benchmark_format=console 2>/dev/null | grep -E '^BM_' || true
+fi
+
+echo "== campaignctl replay of $events festival events (JSONL in, JSONL out)"
+"$ctl" simulate festival --seed 7 --events "$events" > "$work/festival.jsonl"
+start=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$work/rss_kb" "$ctl" replay --events "$work/festival.jsonl" --decisions "$work/decisions.jsonl"
+end=$(date +%s.%N)
+coupons=$(grep -c '"couponGranted"' "$work/decisions.jsonl" || true)
+head -c 0 /dev/null > "$work/empty.jsonl"
+/usr/bin/time -f '%M' -o "$work/rss0_kb" "$ctl" replay --events "$work/empty.jsonl" --decisions /dev/null
+python3 - "$start" "$end" "$events" "$(cat "$work/rss_kb")" "$(cat "$work/rss0_kb")" "$coupons" <<'PY'
+import sys
+start, end, events, rss, rss0, coupons = sys.argv[1:]
+secs = float(end) - float(start)
+events, rss, rss0, coupons = int(events), int(rss), int(rss0), int(coupons)
+print(f"  {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s (target >= 200,000)")
+per = (rss - rss0) * 1024 / max(coupons, 1)
+print(f"  peak RSS {rss / 1024:.0f} MiB (baseline {rss0 / 1024:.0f} MiB), {coupons:,} coupons granted: "
+      f"{per:.0f} bytes per coupon (target <= 512)")
+PY
