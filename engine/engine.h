@@ -4,8 +4,11 @@
 // order give byte-identical decisions and state.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <google/protobuf/arena.h>
 
 #include "dangol.pb.h"
 #include "engine/state.h"
@@ -16,6 +19,25 @@ namespace dangol {
 struct Position {
   std::int32_t partition = 0;
   std::int64_t offset = 0;
+};
+
+// Storage for one decision at a time. Building a Decision on the heap costs
+// more than deciding it (every effect is a separately allocated oneof that
+// Clear() frees again), so decisions live on an arena that is reset for each
+// event: in steady state no decision touches malloc.
+class DecisionSlot {
+ public:
+  DecisionSlot();
+  DecisionSlot(const DecisionSlot&) = delete;
+  DecisionSlot& operator=(const DecisionSlot&) = delete;
+
+  // An empty Decision, valid until the next call.
+  v1::Decision* fresh();
+
+ private:
+  static constexpr std::size_t kInitialBlockBytes = 64 << 10;
+  std::unique_ptr<char[]> initial_block_;
+  google::protobuf::Arena arena_;
 };
 
 class Engine {

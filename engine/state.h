@@ -12,12 +12,22 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "engine/assert.h"
 #include "engine/event.h"
 #include "engine/reason.h"
 #include "engine/split.h"
 #include "engine/types.h"
 
 namespace dangol {
+
+// Hashes string keys with XXH3. Debian's abseil routes std::string_view
+// through std::hash, which is several times slower on short ids.
+struct IdHash {
+  std::size_t operator()(std::string_view s) const;
+};
+
+template <class V>
+using IdMap = absl::flat_hash_map<std::string_view, V, IdHash>;
 
 // Interns strings of one kind of id into dense indexes. Names live in a deque
 // so the views used as map keys never move.
@@ -30,9 +40,14 @@ class Interner {
   }
   IndexT intern(std::string_view name) {
     if (IndexT found = find(name); found.valid()) return found;
+    return add(name);
+  }
+  // Interns a name known to be absent (one hash lookup instead of two).
+  IndexT add(std::string_view name) {
     names_.emplace_back(name);
     IndexT idx{static_cast<std::uint32_t>(names_.size() - 1)};
-    index_.emplace(names_.back(), idx.value);
+    bool inserted = index_.emplace(names_.back(), idx.value).second;
+    DANGOL_ASSERT(inserted, "interned a name twice");
     return idx;
   }
   const std::string& name(IndexT idx) const { return names_[idx.value]; }
@@ -40,7 +55,7 @@ class Interner {
 
  private:
   std::deque<std::string> names_;
-  absl::flat_hash_map<std::string_view, std::uint32_t> index_;
+  IdMap<std::uint32_t> index_;
 };
 
 struct FunderAccount {
@@ -161,7 +176,7 @@ struct State {
   Interner<CustomerIdx> customer_ids;
 
   std::deque<Coupon> coupons;
-  absl::flat_hash_map<std::string_view, std::uint32_t> coupon_index;
+  IdMap<std::uint32_t> coupon_index;
   std::vector<ExpiryEntry> expiry_queue;  // min-heap on deadline
 
   absl::flat_hash_set<std::uint64_t> friendships;                       // merchant << 32 | customer

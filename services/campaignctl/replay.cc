@@ -30,7 +30,7 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
   BlockWriter out(out_fd);
   BlockWriter err(err_fd);
   v1::Envelope envelope;
-  v1::Decision decision;
+  DecisionSlot slot;
   std::string parse_error;
   std::int64_t offset = 0;
   std::string_view line;
@@ -47,7 +47,8 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
       stats->skipped++;
       continue;
     }
-    engine.apply(envelope, Position{0, this_offset}, &decision);
+    v1::Decision* decision = slot.fresh();
+    engine.apply(envelope, Position{0, this_offset}, decision);
     stats->decided++;
     if (options.paranoid) {
       auto problems = engine.check_invariants();
@@ -57,7 +58,7 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
       }
     }
     if (options.write_decisions) {
-      json::append_decision(decision, &out.buffer());
+      json::append_decision(*decision, &out.buffer());
       out.buffer() += '\n';
       if (!out.maybe_flush()) {
         *error = "cannot write decisions";

@@ -17,7 +17,7 @@ DANGOL_BENCH_EVENTS=$((events / 5)) "$build/tests/bench/engine_bench" \
   --benchmark_format=json --benchmark_out="$work/engine.json" --benchmark_out_format=json >/dev/null
 python3 - "$work/engine.json" <<'PY'
 import json, sys
-runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
+runs = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
 def rate(name): return runs[name]["items_per_second"]
 for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeApplyEncode"):
     print(f"  {name:22s} {rate(name):>14,.0f} events/s")
