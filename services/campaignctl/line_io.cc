@@ -37,33 +37,20 @@ bool LineReader::fill() {
 
 bool LineReader::next(std::string_view* line) {
   too_long_ = false;
-  std::size_t scanned = begin_;
+  // Bytes of the current line already searched for '\n'; relative to begin_
+  // because fill() moves the unread bytes to the front of the buffer.
+  std::size_t searched = 0;
   for (;;) {
-    const char* nl = static_cast<const char*>(std::memchr(buffer_.data() + scanned, '\n', end_ - scanned));
+    const char* start = buffer_.data() + begin_;
+    const char* nl = static_cast<const char*>(std::memchr(start + searched, '\n', end_ - begin_ - searched));
     if (nl != nullptr) {
-      std::size_t len = static_cast<std::size_t>(nl - (buffer_.data() + begin_));
-      *line = std::string_view(buffer_.data() + begin_, len);
+      std::size_t len = static_cast<std::size_t>(nl - start);
+      *line = std::string_view(start, len);
       begin_ += len + 1;
       break;
     }
-    scanned = end_;
-    if (end_ - begin_ >= max_line_bytes_) {
-      // Keep only the first max_line_bytes_ of an over-long line; skip the rest.
-      long_line_.assign(buffer_.data() + begin_, max_line_bytes_);
-      while (true) {
-        begin_ = end_ = 0;
-        if (!fill()) break;
-        const char* e = static_cast<const char*>(std::memchr(buffer_.data(), '\n', end_));
-        if (e != nullptr) {
-          begin_ = static_cast<std::size_t>(e - buffer_.data()) + 1;
-          break;
-        }
-      }
-      too_long_ = true;
-      *line = long_line_;
-      ++line_number_;
-      return true;
-    }
+    searched = end_ - begin_;
+    if (searched >= max_line_bytes_) return skip_long_line(line);
     if (eof_ || !fill()) {
       if (begin_ == end_) return false;
       *line = std::string_view(buffer_.data() + begin_, end_ - begin_);
@@ -72,6 +59,25 @@ bool LineReader::next(std::string_view* line) {
     }
   }
   if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
+  ++line_number_;
+  return true;
+}
+
+// Keeps the first max_line_bytes_ of an over-long line and discards the rest
+// up to its '\n', so a hostile file cannot exhaust memory.
+bool LineReader::skip_long_line(std::string_view* line) {
+  long_line_.assign(buffer_.data() + begin_, max_line_bytes_);
+  for (;;) {
+    begin_ = end_ = 0;
+    if (!fill()) break;
+    const char* nl = static_cast<const char*>(std::memchr(buffer_.data(), '\n', end_));
+    if (nl != nullptr) {
+      begin_ = static_cast<std::size_t>(nl - buffer_.data()) + 1;
+      break;
+    }
+  }
+  too_long_ = true;
+  *line = long_line_;
   ++line_number_;
   return true;
 }

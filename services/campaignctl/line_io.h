@@ -23,6 +23,7 @@ class LineReader {
 
  private:
   bool fill();
+  bool skip_long_line(std::string_view* line);
   int fd_;
   std::size_t max_line_bytes_;
   std::string buffer_;
