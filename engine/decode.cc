@@ -1,6 +1,7 @@
 #include "engine/decode.h"
 
 #include <algorithm>
+#include <array>
 
 namespace dangol {
 namespace {
@@ -20,9 +21,22 @@ class Problem {
   std::string* detail_;
 };
 
-bool is_id_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == ':' || c == '-';
+// Byte classes for ids: 1 = [A-Za-z0-9._:-], 2 = also allowed in coupon ids ('/').
+constexpr std::array<std::uint8_t, 256> kIdBytes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = 1;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 1;
+  t['.'] = t['_'] = t[':'] = t['-'] = 1;
+  t['/'] = 2;
+  return t;
+}();
+
+// Every byte of `id` has a class in `allowed` (a bit mask of classes).
+bool bytes_allowed(std::string_view id, unsigned allowed) {
+  unsigned seen = 0;
+  for (unsigned char c : id) seen |= kIdBytes[c] == 0 ? 8u : (1u << (kIdBytes[c] - 1));
+  return (seen & ~allowed) == 0;
 }
 
 bool amount_ok(std::int64_t v) { return v >= 0 && v <= kMaxAmount; }
@@ -362,12 +376,11 @@ bool decode_payload(Problem& p, const v1::Envelope& in, Payload* out) {
 }  // namespace
 
 bool is_valid_id(std::string_view id, std::size_t max_bytes) {
-  return !id.empty() && id.size() <= max_bytes && std::all_of(id.begin(), id.end(), is_id_char);
+  return !id.empty() && id.size() <= max_bytes && bytes_allowed(id, 1u);
 }
 
 bool is_valid_coupon_id(std::string_view id) {
-  return !id.empty() && id.size() <= 200 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return is_id_char(c) || c == '/'; });
+  return !id.empty() && id.size() <= 200 && bytes_allowed(id, 1u | 2u);
 }
 
 bool to_instant(const google::protobuf::Timestamp& ts, Instant* out) {
