@@ -7,6 +7,7 @@
 #include "engine/assert.h"
 #include "engine/content_hash.h"
 #include "engine/decode.h"
+#include "engine/encode.h"
 #include "engine/split.h"
 
 namespace dangol {
@@ -14,12 +15,6 @@ namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86'400;
 
-using v1::Decision;
-
-void set_timestamp(Instant t, google::protobuf::Timestamp* out) {
-  out->set_seconds(t.seconds_floor());
-  out->set_nanos(t.subsecond_nanos());
-}
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
@@ -48,7 +43,7 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 // event's decision and the campaigns whose ledgers the event touched.
 class Step {
  public:
-  Step(State& state, const Event& event, Decision* out) : s_(state), ev_(event), out_(out) {}
+  Step(State& state, const Event& event, Verdict& verdict) : s_(state), ev_(event), v_(verdict) {}
 
   void run() {
     advance_clock_and_expire();
@@ -66,14 +61,9 @@ class Step {
     return m.valid() ? s_.merchant_ids.name(m) : kNone;
   }
 
-  void set_reason(Reason reason) {
-    std::string_view name = reason_name(reason);
-    out_->set_reason(name.data(), name.size());
-  }
-
   void reject(Reason reason, Campaign* c = nullptr) {
-    out_->set_outcome(Decision::REJECTED);
-    set_reason(reason);
+    v_.outcome = Outcome::kRejected;
+    v_.reason = reason;
     if (c != nullptr) c->rejections[static_cast<std::size_t>(reason)]++;
   }
 
@@ -81,16 +71,11 @@ class Step {
     if (std::find(touched_.begin(), touched_.end(), idx) == touched_.end()) touched_.push_back(idx);
   }
 
-  v1::Effect* effect() { return out_->add_effects(); }
-
-  static void write_split(const Campaign& c, const Parts& parts,
-                          google::protobuf::RepeatedPtrField<v1::FunderAmount>* out) {
-    DANGOL_ASSERT(parts.size == c.funders.size(), "split size differs from funder count");
-    for (std::size_t i = 0; i < c.funders.size(); ++i) {
-      auto* fa = out->Add();
-      fa->set_funder_id(c.funders[i].funder_id);
-      fa->set_amount(parts[i]);
-    }
+  EffectRecord& effect(EffectKind kind, CampaignIdx campaign) {
+    EffectRecord& e = v_.effects.emplace_back();
+    e.kind = kind;
+    e.campaign = campaign;
+    return e;
   }
 
   // ------------------------------------------------------------ ledger moves
@@ -173,7 +158,7 @@ class Step {
     for (std::uint32_t k : due) {
       Coupon& coupon = s_.coupons[k];
       Campaign& c = campaign(coupon.campaign);
-      release_coupon(c, coupon, CouponStatus::kExpired, v1::ReservationReleased::EXPIRED);
+      release_coupon(c, k, CouponStatus::kExpired, ReleaseCause::kExpired);
       c.coupon_counts.expired++;
     }
   }
@@ -188,7 +173,8 @@ class Step {
   }
 
   // Returns an ISSUED coupon's whole reservation to available.
-  void release_coupon(Campaign& c, Coupon& k, CouponStatus new_status, v1::ReservationReleased::Cause cause) {
+  void release_coupon(Campaign& c, std::uint32_t index, CouponStatus new_status, ReleaseCause cause) {
+    Coupon& k = s_.coupons[index];
     DANGOL_ASSERT(k.status == CouponStatus::kIssued, "release of a coupon that holds no reservation");
     Parts parts = reservation_parts(c, k);
     move_reserved_to_available(c, parts);
@@ -196,13 +182,12 @@ class Step {
     k.status = new_status;
     c.coupon_counts.outstanding--;
     touch(k.campaign);
-    auto* e = effect()->mutable_reservation_released();
-    e->set_coupon_id(k.coupon_id);
-    e->set_campaign_id(c.campaign_id);
-    e->set_merchant_id(merchant_name(k.merchant));
-    e->set_amount(k.reserved.minor());
-    write_split(c, parts, e->mutable_split());
-    e->set_cause(cause);
+    EffectRecord& e = effect(EffectKind::kReservationReleased, k.campaign);
+    e.coupon = CouponIdx{index};
+    e.merchant = k.merchant;
+    e.amount = k.reserved.minor();
+    e.parts = parts;
+    e.cause = cause;
   }
 
   // ------------------------------------------------------------ campaigns
@@ -236,11 +221,10 @@ class Step {
     if (c.trigger == Trigger::kChannelAdded) sorted_insert(s_.welcome_campaigns, idx, s_.campaign_ids);
     if (c.message_cash_per_merchant.minor() > 0) sorted_insert(s_.message_cash_campaigns, idx, s_.campaign_ids);
     touch(idx);
-    for (const auto& f : c.funders) {
-      auto* b = effect()->mutable_budget_set();
-      b->set_campaign_id(c.campaign_id);
-      b->set_funder_id(f.funder_id);
-      b->set_budget(f.budget.minor());
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      EffectRecord& b = effect(EffectKind::kBudgetSet, idx);
+      b.funder = static_cast<std::int32_t>(i);
+      b.amount = c.funders[i].budget.minor();
     }
   }
 
@@ -258,18 +242,17 @@ class Step {
     auto budget = funder->budget.checked_add(e.delta);
     auto available = funder->available.checked_add(e.delta);
     if (!budget || !available) {
-      out_->set_outcome(Decision::INVALID);
-      out_->set_reason(std::string(reason_name(Reason::kInvalidEvent)));
-      out_->set_detail("budgetAdjusted.delta: the budget would overflow");
+      v_.outcome = Outcome::kInvalid;
+      v_.reason = Reason::kInvalidEvent;
+      v_.detail = "budgetAdjusted.delta: the budget would overflow";
       return;
     }
     funder->budget = *budget;
     funder->available = *available;
     touch(idx);
-    auto* b = effect()->mutable_budget_adjusted();
-    b->set_campaign_id(c.campaign_id);
-    b->set_funder_id(funder->funder_id);
-    b->set_delta(e.delta.minor());
+    EffectRecord& b = effect(EffectKind::kBudgetAdjusted, idx);
+    b.funder = static_cast<std::int32_t>(funder - c.funders.begin());
+    b.amount = e.delta.minor();
   }
 
   void on(const CampaignStatusChangedEvent& e) {
@@ -294,7 +277,7 @@ class Step {
              std::tie(s_.coupons[b].expires_at, s_.coupons[b].coupon_id);
     });
     for (std::uint32_t k : open) {
-      release_coupon(c, s_.coupons[k], CouponStatus::kVoid, v1::ReservationReleased::CLOSED);
+      release_coupon(c, k, CouponStatus::kVoid, ReleaseCause::kClosed);
       c.coupon_counts.voided++;
     }
     std::vector<MerchantIdx> cash_holders;
@@ -309,12 +292,11 @@ class Step {
       move_reserved_to_available(c, parts);
       account.remaining = subtract(parts, parts);
       touch(idx);
-      auto* e = effect()->mutable_reservation_released();
-      e->set_campaign_id(c.campaign_id);
-      e->set_merchant_id(merchant_name(m));
-      e->set_amount(parts.sum());
-      write_split(c, parts, e->mutable_split());
-      e->set_cause(v1::ReservationReleased::CLOSED);
+      EffectRecord& e = effect(EffectKind::kReservationReleased, idx);
+      e.merchant = m;
+      e.amount = parts.sum();
+      e.parts = parts;
+      e.cause = ReleaseCause::kClosed;
     }
   }
 
@@ -470,14 +452,11 @@ class Step {
     }
     touch(idx);
 
-    auto* g = effect()->mutable_coupon_granted();
-    g->set_coupon_id(k.coupon_id);
-    g->set_campaign_id(c.campaign_id);
-    g->set_merchant_id(merchant_name(m));
-    g->set_customer_id(s_.customer_ids.name(u));
-    g->set_reserved(r.minor());
-    set_timestamp(k.expires_at, g->mutable_expires_at());
-    write_split(c, parts, g->mutable_split());
+    EffectRecord& g = effect(EffectKind::kCouponGranted, idx);
+    g.coupon = CouponIdx{index};
+    g.merchant = m;
+    g.amount = r.minor();
+    g.parts = parts;
   }
 
   void grant_welcome_coupons(MerchantIdx m, CustomerIdx u) {
@@ -493,9 +472,7 @@ class Step {
         continue;
       }
       c.rejections[static_cast<std::size_t>(refusal)]++;
-      auto* r = effect()->mutable_grant_rejected();
-      r->set_campaign_id(c.campaign_id);
-      r->set_reason(std::string(reason_name(refusal)));
+      effect(EffectKind::kGrantRejected, idx).reason = refusal;
     }
   }
 
@@ -522,9 +499,10 @@ class Step {
 
   // ------------------------------------------------------------ redemption and reversal
 
-  Coupon* find_coupon(std::string_view id) {
+  // The coupon's index, or none.
+  std::uint32_t find_coupon(std::string_view id) const {
     auto it = s_.coupon_index.find(id);
-    return it == s_.coupon_index.end() ? nullptr : &s_.coupons[it->second];
+    return it == s_.coupon_index.end() ? CouponIdx::kNone : it->second;
   }
 
   static Money computed_discount(const OfferTerms& offer, Money order) {
@@ -534,8 +512,9 @@ class Step {
   }
 
   void on(const CouponRedeemedEvent& e) {
-    Coupon* k = find_coupon(e.coupon_id);
-    if (k == nullptr) return reject(Reason::kUnknownCoupon);
+    const std::uint32_t index = find_coupon(e.coupon_id);
+    if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
+    Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
     if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
     if (k->status == CouponStatus::kExpired || ev_.occurred_at > k->expires_at) return reject(Reason::kExpired, &c);
@@ -561,15 +540,13 @@ class Step {
     if (k->welcome) s_.merchants[m.value].welcome_redeemed++;
     touch(k->campaign);
 
-    auto* r = effect()->mutable_redemption_settled();
-    r->set_coupon_id(k->coupon_id);
-    r->set_campaign_id(c.campaign_id);
-    r->set_merchant_id(std::string(e.merchant_id));
-    r->set_order_amount(e.order_amount.minor());
-    r->set_discount(d.minor());
-    write_split(c, spent, r->mutable_split());
-    r->set_released(released.sum());
-    write_split(c, released, r->mutable_released_split());
+    EffectRecord& r = effect(EffectKind::kRedemptionSettled, k->campaign);
+    r.coupon = CouponIdx{index};
+    r.merchant = m;
+    r.order_amount = e.order_amount.minor();
+    r.amount = d.minor();
+    r.parts = spent;
+    r.other_parts = released;
   }
 
   // A reversal restores the coupon when it could still be used and every
@@ -589,8 +566,9 @@ class Step {
   }
 
   void on(const RedemptionReversedEvent& e) {
-    Coupon* k = find_coupon(e.coupon_id);
-    if (k == nullptr) return reject(Reason::kUnknownCoupon);
+    const std::uint32_t index = find_coupon(e.coupon_id);
+    if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
+    Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
     if (k->status != CouponStatus::kRedeemed) return reject(Reason::kCouponNotRedeemed, &c);
     if (s_.merchant_ids.find(e.merchant_id) != k->redeemed_at) return reject(Reason::kWrongMerchant, &c);
@@ -603,25 +581,24 @@ class Step {
     c.coupon_counts.redeemed--;
     touch(k->campaign);
 
-    auto* r = effect()->mutable_redemption_reversed();
-    r->set_coupon_id(k->coupon_id);
-    r->set_campaign_id(c.campaign_id);
-    r->set_restored(restored);
-    write_split(c, spent, r->mutable_spent_returned());
+    EffectRecord& r = effect(EffectKind::kRedemptionReversed, k->campaign);
+    r.coupon = CouponIdx{index};
+    r.restored = restored;
+    r.parts = spent;
     if (restored) {
       move_spent_to_reserved(c, spent);
       move_available_to_reserved(c, released);
       add_committed(c, *k, released.sum());
       k->status = CouponStatus::kIssued;
       c.coupon_counts.outstanding++;
-      if (!k->in_expiry_queue) schedule_expiry(*k, static_cast<std::uint32_t>(k - &s_.coupons[0]));
-      write_split(c, released, r->mutable_re_reserved());
+      if (!k->in_expiry_queue) schedule_expiry(*k, index);
+      r.other_parts = released;
     } else {
       move_spent_to_available(c, spent);
       add_committed(c, *k, -k->discount.minor());
       k->status = CouponStatus::kVoid;
       c.coupon_counts.voided++;
-      write_split(c, subtract(released, released), r->mutable_re_reserved());
+      r.other_parts = subtract(released, released);
     }
     k->discount = Money(0);
     k->redeemed_at = MerchantIdx{};
@@ -653,11 +630,11 @@ class Step {
       account->second.remaining = subtract(account->second.remaining, parts);
       uncovered -= charge;
       touch(idx);
-      write_message_charged(&c, m, charge, parts);
+      write_message_charged(idx, m, charge, parts);
     }
     if (uncovered > 0) {
       merchant.message_cost_self_paid = Money(merchant.message_cost_self_paid.minor() + uncovered);
-      write_message_charged(nullptr, m, uncovered, Parts{});
+      write_message_charged(CampaignIdx{}, m, uncovered, Parts{});
     }
   }
 
@@ -667,27 +644,24 @@ class Step {
     Parts parts = split_by_shares(c.message_cash_per_merchant, c.shares_bps);
     if (!can_reserve(c, parts)) {
       c.rejections[static_cast<std::size_t>(Reason::kBudgetExhausted)]++;
-      auto* r = effect()->mutable_grant_rejected();
-      r->set_campaign_id(c.campaign_id);
-      r->set_reason(std::string(reason_name(Reason::kBudgetExhausted)));
+      effect(EffectKind::kGrantRejected, idx).reason = Reason::kBudgetExhausted;
       return c.message_cash.end();
     }
     move_available_to_reserved(c, parts);
     touch(idx);
-    auto* g = effect()->mutable_message_cash_granted();
-    g->set_campaign_id(c.campaign_id);
-    g->set_merchant_id(merchant_name(m));
-    g->set_amount(c.message_cash_per_merchant.minor());
-    write_split(c, parts, g->mutable_split());
+    EffectRecord& g = effect(EffectKind::kMessageCashGranted, idx);
+    g.merchant = m;
+    g.amount = c.message_cash_per_merchant.minor();
+    g.parts = parts;
     return c.message_cash.emplace(m, MessageCashAccount{parts}).first;
   }
 
-  void write_message_charged(const Campaign* c, MerchantIdx m, std::int64_t amount, const Parts& parts) {
-    auto* ch = effect()->mutable_message_charged();
-    ch->set_campaign_id(c ? c->campaign_id : std::string());
-    ch->set_merchant_id(merchant_name(m));
-    ch->set_amount(amount);
-    if (c != nullptr) write_split(*c, parts, ch->mutable_split());
+  // A charge to campaign `idx`, or to the merchant itself when idx is none.
+  void write_message_charged(CampaignIdx idx, MerchantIdx m, std::int64_t amount, const Parts& parts) {
+    EffectRecord& ch = effect(EffectKind::kMessageCharged, idx);
+    ch.merchant = m;
+    ch.amount = amount;
+    ch.parts = parts;
   }
 
   // ------------------------------------------------------------ alerts and checks
@@ -700,15 +674,15 @@ class Step {
     });
     for (CampaignIdx idx : touched_) {
       Campaign& c = campaign(idx);
-      for (auto& f : c.funders) {
+      for (std::size_t i = 0; i < c.funders.size(); ++i) {
+        FunderAccount& f = c.funders[i];
         for (std::size_t t = 0; t < c.thresholds_bps.size(); ++t) {
           std::uint32_t bit = 1u << t;
           if ((f.crossed_thresholds & bit) || !threshold_reached(f, c.thresholds_bps[t])) continue;
           f.crossed_thresholds |= bit;
-          auto* x = effect()->mutable_threshold_crossed();
-          x->set_campaign_id(c.campaign_id);
-          x->set_funder_id(f.funder_id);
-          x->set_bps(c.thresholds_bps[t]);
+          EffectRecord& x = effect(EffectKind::kThresholdCrossed, idx);
+          x.funder = static_cast<std::int32_t>(i);
+          x.amount = c.thresholds_bps[t];
         }
       }
     }
@@ -727,7 +701,7 @@ class Step {
 
   State& s_;
   const Event& ev_;
-  Decision* out_;
+  Verdict& v_;
   absl::InlinedVector<CampaignIdx, 4> touched_;
 };
 
@@ -753,44 +727,34 @@ v1::Decision* DecisionSlot::fresh() {
 
 Engine::Engine(std::int32_t shard) { state_.shard = shard; }
 
-void Engine::apply(const v1::Envelope& in, Position position, v1::Decision* out) {
-  out->Clear();
-  // Echo the event id even when it is broken, bounded so a hostile id cannot
-  // blow up the decision.
-  out->set_event_id(in.event_id().substr(0, 256));
-  out->set_shard(state_.shard);
-  out->set_seq(state_.next_seq++);
-  out->set_partition(position.partition);
-  out->set_offset(position.offset);
-  if (in.has_occurred_at()) {
-    // Field by field: a message assignment goes through MergeFrom, which
-    // costs more than the rest of a typical decision.
-    out->mutable_occurred_at()->set_seconds(in.occurred_at().seconds());
-    out->mutable_occurred_at()->set_nanos(in.occurred_at().nanos());
-  }
-  out->set_outcome(Decision::APPLIED);
-
+const Verdict& Engine::decide(const v1::Envelope& in) {
+  verdict_.reset(state_.next_seq++);
   Event event;
-  std::string detail;
-  if (!decode_envelope(in, &event, &detail)) {
-    out->set_outcome(Decision::INVALID);
-    out->set_reason(std::string(reason_name(Reason::kInvalidEvent)));
-    out->set_detail(std::move(detail));
+  if (!decode_envelope(in, &event, &verdict_.detail)) {
+    verdict_.outcome = Outcome::kInvalid;
+    verdict_.reason = Reason::kInvalidEvent;
   } else {
-    auto [it, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content_hash(event));
+    const std::uint64_t content = content_hash(event);
+    auto [it, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content);
     if (!first_time) {
-      if (it->second == content_hash(event)) {
-        out->set_outcome(Decision::DUPLICATE);
+      if (it->second == content) {
+        verdict_.outcome = Outcome::kDuplicate;
       } else {
-        out->set_outcome(Decision::REJECTED);
-        out->set_reason(std::string(reason_name(Reason::kEventIdConflict)));
-        out->set_detail("eventId was seen before with other content");
+        verdict_.outcome = Outcome::kRejected;
+        verdict_.reason = Reason::kEventIdConflict;
+        verdict_.detail = "eventId was seen before with other content";
       }
     } else {
-      Step(state_, event, out).run();
+      Step(state_, event, verdict_).run();
     }
   }
-  state_.outcomes[static_cast<std::size_t>(out->outcome())]++;
+  state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
+  return verdict_;
+}
+
+void Engine::apply(const v1::Envelope& in, Position position, v1::Decision* out) {
+  decide(in);
+  encode_decision(state_, verdict_, in, position, out);
 }
 
 }  // namespace dangol

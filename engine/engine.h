@@ -12,6 +12,7 @@
 
 #include "dangol.pb.h"
 #include "engine/state.h"
+#include "engine/verdict.h"
 
 namespace dangol {
 
@@ -44,8 +45,13 @@ class Engine {
  public:
   explicit Engine(std::int32_t shard = 0);
 
-  // Decides one event. `out` is cleared and filled with exactly one decision;
-  // it gets the next per-shard `seq`. Never throws; a broken invariant aborts.
+  // Decides one event: exactly one verdict, with the next per-shard `seq`.
+  // The verdict is valid until the next call. Never throws; a broken
+  // invariant aborts.
+  const Verdict& decide(const v1::Envelope& in);
+
+  // decide() and encode the verdict as the wire Decision for `in`, read
+  // from `position`. `out` is cleared first.
   void apply(const v1::Envelope& in, Position position, v1::Decision* out);
 
   const State& state() const { return state_; }
@@ -59,6 +65,7 @@ class Engine {
 
  private:
   State state_;
+  Verdict verdict_;
 };
 
 }  // namespace dangol
