@@ -12,6 +12,7 @@ namespace {
 // events share a canonical form.
 class Canonical {
  public:
+  explicit Canonical(std::string& bytes) : bytes_(bytes) { bytes_.clear(); }
   void tag(std::uint8_t t) { bytes_.push_back(static_cast<char>(t)); }
   void i64(std::int64_t v) { bytes_.append(reinterpret_cast<const char*>(&v), sizeof v); }
   void str(std::string_view s) {
@@ -27,10 +28,9 @@ class Canonical {
     for (auto s : v) str(s);
   }
   std::uint64_t hash() const { return XXH3_64bits(bytes_.data(), bytes_.size()); }
-  void clear() { bytes_.clear(); }
 
  private:
-  std::string bytes_;
+  std::string& bytes_;
 };
 
 void write(Canonical& c, const CampaignDefinedEvent& e) {
@@ -80,15 +80,11 @@ EventIdKey event_id_key(std::string_view event_id) {
   return {h.high64, h.low64};
 }
 
-std::uint64_t content_hash(const Event& event) {
-  // The canonical buffer is reused across calls: hashing must not allocate
-  // on the hot path. The engine is single-threaded per instance; thread_local
-  // keeps separate engines on separate threads independent.
-  thread_local Canonical canonical;
-  canonical.clear();
+std::uint64_t content_hash(const Event& event, std::string* scratch) {
+  Canonical canonical(*scratch);
   canonical.i64(event.occurred_at.nanos());
   canonical.tag(static_cast<std::uint8_t>(event.payload.index()));
-  std::visit([](const auto& p) { write(canonical, p); }, event.payload);
+  std::visit([&](const auto& p) { write(canonical, p); }, event.payload);
   return canonical.hash();
 }
 

@@ -4,6 +4,7 @@
 // byte form of the decoded event.
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "engine/event.h"
@@ -16,6 +17,7 @@ EventIdKey event_id_key(std::string_view event_id);
 
 // 64-bit hash of everything the event says besides its id (occurredAt and
 // payload), so that JSON and protobuf forms of one event hash alike.
-std::uint64_t content_hash(const Event& event);
+// `scratch` holds the canonical bytes; reusing it keeps hashing off malloc.
+std::uint64_t content_hash(const Event& event, std::string* scratch);
 
 }  // namespace dangol

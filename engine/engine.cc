@@ -43,7 +43,8 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 // event's decision and the campaigns whose ledgers the event touched.
 class Step {
  public:
-  Step(State& state, const Event& event, Verdict& verdict) : s_(state), ev_(event), v_(verdict) {}
+  Step(State& state, const Event& event, Verdict& verdict, std::vector<std::uint32_t>& due)
+      : s_(state), ev_(event), v_(verdict), due_(due) {}
 
   void run() {
     advance_clock_and_expire();
@@ -140,7 +141,8 @@ class Step {
     if (!s_.has_clock || s_.clock < ev_.occurred_at) s_.clock = ev_.occurred_at;
     s_.has_clock = true;
 
-    std::vector<std::uint32_t> due;
+    std::vector<std::uint32_t>& due = due_;
+    due.clear();
     auto& q = s_.expiry_queue;
     while (!q.empty() && q.front().deadline_nanos < s_.clock.nanos()) {
       std::pop_heap(q.begin(), q.end(), std::greater<>());
@@ -702,6 +704,7 @@ class Step {
   State& s_;
   const Event& ev_;
   Verdict& v_;
+  std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
   absl::InlinedVector<CampaignIdx, 4> touched_;
 };
 
@@ -734,7 +737,7 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
     verdict_.outcome = Outcome::kInvalid;
     verdict_.reason = Reason::kInvalidEvent;
   } else {
-    const std::uint64_t content = content_hash(event);
+    const std::uint64_t content = content_hash(event, &scratch_.canonical);
     auto [it, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content);
     if (!first_time) {
       if (it->second == content) {
@@ -745,7 +748,7 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
         verdict_.detail = "eventId was seen before with other content";
       }
     } else {
-      Step(state_, event, verdict_).run();
+      Step(state_, event, verdict_, scratch_.due).run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;

@@ -66,6 +66,11 @@ class Engine {
  private:
   State state_;
   Verdict verdict_;
+  // Buffers reused across events so that deciding does not allocate.
+  struct Scratch {
+    std::string canonical;           // content-hash input
+    std::vector<std::uint32_t> due;  // coupons expiring at this event
+  } scratch_;
 };
 
 }  // namespace dangol
