@@ -738,9 +738,9 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
     verdict_.reason = Reason::kInvalidEvent;
   } else {
     const std::uint64_t content = content_hash(event, &scratch_.canonical);
-    auto [it, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content);
+    auto [seen_content, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content);
     if (!first_time) {
-      if (it->second == content) {
+      if (*seen_content == content) {
         verdict_.outcome = Outcome::kDuplicate;
       } else {
         verdict_.outcome = Outcome::kRejected;
@@ -753,6 +753,22 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
   return verdict_;
+}
+
+void Engine::prefetch_for(const v1::Envelope& in) const {
+  state_.seen_events.prefetch(event_id_key(in.event_id()));
+  switch (in.payload_case()) {
+    case v1::Envelope::kCouponIssued: {
+      const auto& p = in.coupon_issued();
+      state_.customer_ids.prefetch(p.customer_id());
+      state_.coupon_index.prefetch(p.has_coupon_id() ? std::string_view(p.coupon_id()) : in.event_id());
+      break;
+    }
+    case v1::Envelope::kCouponRedeemed: state_.coupon_index.prefetch(in.coupon_redeemed().coupon_id()); break;
+    case v1::Envelope::kRedemptionReversed: state_.coupon_index.prefetch(in.redemption_reversed().coupon_id()); break;
+    case v1::Envelope::kChannelAdded: state_.customer_ids.prefetch(in.channel_added().customer_id()); break;
+    default: break;
+  }
 }
 
 void Engine::apply(const v1::Envelope& in, Position position, v1::Decision* out) {

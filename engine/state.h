@@ -15,7 +15,11 @@
 #include "engine/assert.h"
 #include "engine/event.h"
 #include "engine/reason.h"
+#include "engine/hash_index.h"
+#include "engine/huge_pages.h"
 #include "engine/split.h"
+#include "engine/stable_vector.h"
+#include "engine/state_keys.h"
 #include "engine/types.h"
 
 namespace dangol {
@@ -27,7 +31,14 @@ struct IdHash {
 };
 
 template <class V>
-using IdMap = absl::flat_hash_map<std::string_view, V, IdHash>;
+using IdMap = absl::flat_hash_map<std::string_view, V, IdHash, std::equal_to<std::string_view>,
+                                  HugePageAllocator<std::pair<const std::string_view, V>>>;
+
+// Hash containers that grow with the number of coupons and customers.
+template <class K, class V>
+using BigMap = absl::flat_hash_map<K, V, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<std::pair<const K, V>>>;
+template <class K>
+using BigSet = absl::flat_hash_set<K, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<K>>;
 
 // Interns strings of one kind of id into dense indexes. Names live in a deque
 // so the views used as map keys never move.
@@ -51,10 +62,11 @@ class Interner {
     return idx;
   }
   const std::string& name(IndexT idx) const { return names_[idx.value]; }
+  void prefetch(std::string_view name) const { index_.prefetch(name); }
   std::size_t size() const { return names_.size(); }
 
  private:
-  std::deque<std::string> names_;
+  StableVector<std::string> names_;
   IdMap<std::uint32_t> index_;
 };
 
@@ -144,15 +156,6 @@ struct ExpiryEntry {
   }
 };
 
-struct EventIdKey {
-  std::uint64_t high = 0, low = 0;
-  bool operator==(const EventIdKey&) const = default;
-  template <class H>
-  friend H AbslHashValue(H h, const EventIdKey& k) {
-    return H::combine(std::move(h), k.high, k.low);
-  }
-};
-
 struct State {
   std::int32_t shard = 0;
   std::int64_t next_seq = 1;
@@ -161,7 +164,7 @@ struct State {
 
   // Idempotency: 128-bit hash of the event id -> 64-bit hash of its content.
   // Kept for the whole history (DESIGN §3).
-  absl::flat_hash_map<EventIdKey, std::uint64_t> seen_events;
+  HashIndex<std::uint64_t> seen_events;
 
   Interner<CampaignIdx> campaign_ids;
   std::deque<Campaign> campaigns;
@@ -175,13 +178,13 @@ struct State {
   Interner<CategoryIdx> category_ids;
   Interner<CustomerIdx> customer_ids;
 
-  std::deque<Coupon> coupons;
+  StableVector<Coupon> coupons;
   IdMap<std::uint32_t> coupon_index;
-  std::vector<ExpiryEntry> expiry_queue;  // min-heap on deadline
+  std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> expiry_queue;  // min-heap on deadline
 
-  absl::flat_hash_set<std::uint64_t> friendships;                       // merchant << 32 | customer
-  absl::flat_hash_map<std::uint64_t, std::uint32_t> customer_grants;     // campaign << 32 | customer
-  absl::flat_hash_set<std::array<std::uint32_t, 3>> welcomed;            // campaign, merchant, customer
+  BigSet<std::uint64_t> friendships;                    // merchant << 32 | customer
+  BigMap<std::uint64_t, std::uint32_t> customer_grants;  // campaign << 32 | customer
+  BigSet<std::array<std::uint32_t, 3>> welcomed;         // campaign, merchant, customer
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome
 };

@@ -75,6 +75,32 @@ void BM_DecodeApply(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeApply)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Decode + decide in batches of 256, as campaignd polls them: the engine
+// prefetches the table slots of upcoming events (Engine::decide_batch).
+void BM_DecodeDecideBatched(benchmark::State& state) {
+  const auto& events = festival_envelopes();
+  constexpr std::size_t kBatch = 256;
+  std::vector<dangol::v1::Envelope> envelopes(kBatch);
+  std::vector<const dangol::v1::Envelope*> pointers(kBatch);
+  for (auto _ : state) {
+    auto engine = std::make_unique<dangol::Engine>();
+    for (std::size_t begin = 0; begin < events.size(); begin += kBatch) {
+      const std::size_t n = std::min(kBatch, events.size() - begin);
+      for (std::size_t i = 0; i < n; ++i) {
+        envelopes[i].ParseFromArray(events[begin + i].data(), static_cast<int>(events[begin + i].size()));
+        pointers[i] = &envelopes[i];
+      }
+      engine->decide_batch(std::span(pointers.data(), n),
+                           [](std::size_t, const dangol::Verdict& v) { benchmark::DoNotOptimize(&v); });
+    }
+    state.PauseTiming();
+    engine.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
+}
+BENCHMARK(BM_DecodeDecideBatched)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // Steady state: the engine has already decided the first half of the stream
 // (untimed), so its tables hold a running festival's state, as in a
 // long-running campaignd; only the second half is timed.

@@ -1,0 +1,78 @@
+#pragma once
+// An append-only sequence whose elements never move, stored in large chunks
+// (huge-page backed, see huge_pages.h). The engine keys hash maps on views
+// into elements (coupon ids, interned names), so elements must stay put; a
+// std::deque would too, but in 512-byte nodes that cost a page fault and a
+// TLB entry per handful of coupons.
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "engine/huge_pages.h"
+
+namespace dangol {
+
+template <class T, std::size_t kChunkElements = (2 << 20) / sizeof(T)>
+class StableVector {
+  static_assert(kChunkElements > 0);
+
+ public:
+  StableVector() = default;
+  StableVector(const StableVector&) = delete;
+  StableVector& operator=(const StableVector&) = delete;
+  ~StableVector() { clear(); }
+
+  template <class... Args>
+  T& emplace_back(Args&&... args) {
+    if (size_ == chunks_.size() * kChunkElements) {
+      chunks_.push_back(static_cast<T*>(allocate_large(kChunkElements * sizeof(T))));
+    }
+    T* slot = chunks_.back() + size_ % kChunkElements;
+    ::new (static_cast<void*>(slot)) T(std::forward<Args>(args)...);
+    ++size_;
+    return *slot;
+  }
+
+  T& operator[](std::size_t i) { return chunks_[i / kChunkElements][i % kChunkElements]; }
+  const T& operator[](std::size_t i) const { return chunks_[i / kChunkElements][i % kChunkElements]; }
+  T& back() { return (*this)[size_ - 1]; }
+  const T& back() const { return (*this)[size_ - 1]; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Forward iteration in insertion order.
+  template <class V, class Owner>
+  class Iter {
+   public:
+    Iter(Owner* v, std::size_t i) : v_(v), i_(i) {}
+    V& operator*() const { return (*v_)[i_]; }
+    V* operator->() const { return &(*v_)[i_]; }
+    Iter& operator++() {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iter& o) const { return i_ == o.i_; }
+
+   private:
+    Owner* v_;
+    std::size_t i_;
+  };
+  auto begin() const { return Iter<const T, const StableVector>(this, 0); }
+  auto end() const { return Iter<const T, const StableVector>(this, size_); }
+
+  void clear() {
+    for (std::size_t i = 0; i < size_; ++i) (*this)[i].~T();
+    for (T* chunk : chunks_) deallocate_large(chunk, kChunkElements * sizeof(T));
+    chunks_.clear();
+    size_ = 0;
+  }
+
+ private:
+  std::vector<T*> chunks_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace dangol
