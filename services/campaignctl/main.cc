@@ -2,8 +2,11 @@
 // Exit status: 0 ok, 1 a check found discrepancies, 2 usage error, 3 runtime
 // error. Errors go to stderr as one clear line each.
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -17,6 +20,9 @@
 #include "services/campaignctl/replay.h"
 #include "services/campaignctl/report_format.h"
 #include "services/campaignctl/simulate.h"
+#include "services/kafka/dev_broker.h"
+#include "services/kafka/envelope_producer.h"
+#include "services/kafka/producer.h"
 
 namespace {
 
@@ -109,6 +115,90 @@ int run_simulate(const SimulateArgs& a) {
   return std::cout ? kExitOk : fail("cannot write the simulation");
 }
 
+struct DevBrokerArgs {
+  int partitions = 4;
+  std::string brokers_file;
+};
+
+// Writes `content` to `path` atomically (temp file + rename), so that a
+// process waiting for the file never reads half of it.
+bool write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+int run_devbroker(const DevBrokerArgs& a) {
+  // Block the stop signals before librdkafka starts its threads (they
+  // inherit the mask), then wait for one synchronously: no handler races.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr) != 0) return fail("cannot block SIGINT/SIGTERM");
+
+  dangol::kafka::DevBrokerOptions options;
+  options.partitions = a.partitions;
+  std::unique_ptr<dangol::kafka::DevBroker> broker;
+  if (auto s = dangol::kafka::DevBroker::start(options, &broker); !s.ok()) return fail("devbroker: " + s.message());
+  std::cerr << "campaignctl: devbroker: in-memory development broker (librdkafka mock cluster), not for production; "
+            << options.partitions << " partitions for " << options.events_topic << ", " << options.decisions_topic
+            << ", " << options.dlq_topic << "; data is lost on exit\n";
+  std::cout << broker->bootstrap_servers() << std::endl;  // first stdout line, flushed
+  if (!a.brokers_file.empty() && !write_file_atomically(a.brokers_file, broker->bootstrap_servers() + "\n")) {
+    return fail(a.brokers_file + ": cannot write");
+  }
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  broker->stop();
+  std::cerr << "campaignctl: devbroker: stopped on " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << "\n";
+  return kExitOk;
+}
+
+struct ProduceArgs {
+  std::string brokers, topic = "campaign.events", input;
+  int timeout_ms = 10'000;
+};
+
+int run_produce(const ProduceArgs& a) {
+  std::string error;
+  int in = dangol::ctl::open_input(a.input, &error);
+  if (in < 0) return fail(error);
+  dangol::kafka::ProducerOptions options;
+  options.bootstrap_servers = a.brokers;
+  options.message_timeout_ms = a.timeout_ms;
+  std::unique_ptr<dangol::kafka::Producer> producer;
+  if (auto s = dangol::kafka::Producer::create(options, &producer); !s.ok()) return fail("produce: " + s.message());
+  dangol::ctl::LineReader reader(in);
+  dangol::kafka::NextLine next = [&reader](dangol::kafka::InputLine* line) {
+    if (!reader.next(&line->text)) return false;
+    line->number = reader.line_number();
+    line->too_long = reader.too_long();
+    return true;
+  };
+  dangol::kafka::JsonlProduceStats stats;
+  // Every record has its report within the message timeout; the margin
+  // covers the last linger and the reports' trip back.
+  const auto flush_timeout = std::chrono::milliseconds(a.timeout_ms + 5'000);
+  auto s = dangol::kafka::produce_jsonl(next, *producer, a.topic, flush_timeout, std::cerr, &stats);
+  if (!reader.error().empty()) return fail((a.input.empty() ? std::string("stdin") : a.input) + ": " + reader.error());
+  if (!s.ok()) {
+    return fail("produce to " + a.brokers + " failed (" +
+                std::to_string(stats.delivered_keyed + stats.delivered_broadcast_copies) + " records delivered): " +
+                s.message());
+  }
+  std::cout << dangol::kafka::format_summary(a.topic, stats) << "\n";
+  std::cout.flush();
+  return std::cout ? kExitOk : fail("cannot write the summary");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +233,25 @@ int main(int argc, char** argv) {
   simulate_cmd->add_option("--seed", simulate.seed, "Random seed");
   simulate_cmd->add_option("--events", simulate.events, "Number of festival events")->check(CLI::Range(dangol::simulate::kFestivalMinEvents, std::int64_t{1'000'000'000}));
 
+  DevBrokerArgs devbroker;
+  auto* devbroker_cmd = app.add_subcommand(
+      "devbroker", "Run an in-memory development Kafka broker (librdkafka mock cluster) on loopback until SIGINT/SIGTERM");
+  devbroker_cmd->add_option("--partitions", devbroker.partitions, "Partitions of each topic (default 4)")
+      ->check(CLI::Range(1, dangol::kafka::DevBroker::kMaxPartitions));
+  devbroker_cmd->add_option("--brokers-file", devbroker.brokers_file, "Also write the bootstrap list to this file");
+
+  ProduceArgs produce;
+  auto* produce_cmd = app.add_subcommand(
+      "produce",
+      "Produce JSONL envelopes to Kafka as protobuf, routed per CONTRACT §2; undecodable lines are reported and "
+      "skipped; exit 0 iff every decodable line was delivered");
+  produce_cmd->add_option("--brokers", produce.brokers, "Bootstrap servers, host:port[,...]")->required();
+  produce_cmd->add_option("--topic", produce.topic, "Topic (default campaign.events)");
+  produce_cmd->add_option("--timeout-ms", produce.timeout_ms,
+                          "Give up on a record (or on reaching the brokers) after this long (default 10000)")
+      ->check(CLI::Range(100, 600'000));
+  produce_cmd->add_option("file", produce.input, "Events JSONL file (default or \"-\": stdin)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -151,7 +260,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "campaignctl: " << e.what() << "\n";
-    std::cerr << "usage: campaignctl replay|report|reconcile|simulate [options]; see campaignctl --help\n";
+    std::cerr << "usage: campaignctl replay|report|reconcile|simulate|produce|devbroker [options]; see campaignctl --help\n";
     return kExitUsage;
   }
 
@@ -159,5 +268,7 @@ int main(int argc, char** argv) {
   if (report_cmd->parsed()) return run_report(report);
   if (reconcile_cmd->parsed()) return run_reconcile(reconcile);
   if (simulate_cmd->parsed()) return run_simulate(simulate);
+  if (devbroker_cmd->parsed()) return run_devbroker(devbroker);
+  if (produce_cmd->parsed()) return run_produce(produce);
   return kExitUsage;
 }
