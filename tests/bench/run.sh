@@ -23,9 +23,11 @@ import json, sys
 runs = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
 def rate(name): return runs[name]["items_per_second"]
 print(f"  festival stream of {int(sys.argv[2]):,} events:")
-for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeApplySteady", "BM_DecodeApplyEncode"):
+for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeDecideBatched", "BM_DecodeApplySteady",
+             "BM_DecodeApplyEncode"):
     print(f"    {name:22s} {rate(name):>14,.0f} events/s")
-for name, what in (("BM_DecodeApply", "from an empty engine"), ("BM_DecodeApplySteady", "steady state (2nd half)")):
+for name, what in (("BM_DecodeApply", "from an empty engine"), ("BM_DecodeDecideBatched", "batched, prefetching"),
+                   ("BM_DecodeApplySteady", "steady state (2nd half)")):
     print(f"    decode+decide {what}: {rate(name) / 1e6:.2f}M events/s (target >= 1M), "
           f"{rate('BM_DecodeOnly') / rate(name):.2f}x the decode-only cost (target <= 3x)")
 PY
