@@ -28,9 +28,11 @@
 #include "services/kafka/handles.h"
 #include "services/kafka/producer.h"
 #include "services/kafka/routing.h"
+#include "tests/unit/kafka_test_util.h"
 
 namespace {
 
+using namespace dangol::test;  // NOLINT: test helpers
 namespace fs = std::filesystem;
 namespace kafka = dangol::kafka;
 using dangol::v1::Envelope;
@@ -53,55 +55,6 @@ std::string channel_added(int n, const std::string& merchant) {
 std::string budget_adjusted(int n) {
   return R"({"eventId":"ev-)" + std::to_string(n) + R"(","occurredAt":"2023-08-01T09:00:00+09:00",)" +
          R"("budgetAdjusted":{"campaignId":"cmp-1","funderId":"kakao","delta":")" + std::to_string(n) + R"("}})";
-}
-
-struct Consumed {
-  std::int32_t partition;
-  std::int64_t offset;
-  std::string key, value;
-};
-
-// Reads every record of `topic` from the beginning of each partition with a
-// plain librdkafka consumer (assign, no group), until every partition has
-// reported its end or `timeout` passes.
-std::vector<Consumed> consume_all(const std::string& bootstrap, const std::string& topic, int partitions,
-                                  milliseconds timeout = milliseconds(15'000)) {
-  std::vector<Consumed> out;
-  kafka::ConfPtr conf;
-  EXPECT_TRUE(kafka::make_conf({{"bootstrap.servers", bootstrap},
-                                {"group.id", "dangol-kafka-test"},
-                                {"enable.auto.commit", "false"},
-                                {"enable.partition.eof", "true"},
-                                {"log_level", "3"}},
-                               &conf)
-                  .ok());
-  kafka::HandlePtr rk;
-  kafka::Status s = kafka::new_handle(RD_KAFKA_CONSUMER, std::move(conf), &rk);
-  EXPECT_TRUE(s.ok()) << s.message();
-  if (!rk) return out;
-  rd_kafka_poll_set_consumer(rk.get());
-  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  EXPECT_EQ(rd_kafka_assign(rk.get(), list.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
-  std::set<std::int32_t> at_end;
-  const auto deadline = Clock::now() + timeout;
-  while (static_cast<int>(at_end.size()) < partitions && Clock::now() < deadline) {
-    kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end.insert(m->partition);
-    } else if (m->err) {
-      ADD_FAILURE() << "consume: " << rd_kafka_message_errstr(m.get());
-    } else {
-      out.push_back({m->partition, m->offset, std::string(static_cast<const char*>(m->key), m->key_len),
-                     std::string(static_cast<const char*>(m->payload), m->len)});
-    }
-  }
-  EXPECT_EQ(static_cast<int>(at_end.size()), partitions) << "not every partition reached its end in time";
-  rd_kafka_consumer_close(rk.get());
-  return out;
 }
 
 kafka::ProducerOptions producer_options(const std::string& bootstrap, int timeout_ms = 10'000) {
@@ -434,81 +387,6 @@ TEST_F(ProducerTest, JsonlSkipsUndecodableLinesAndCountsTheRest) {
 }
 
 // ---------------------------------------------------------------- binaries
-
-std::string bin_dir() {
-  const char* dir = std::getenv("DANGOL_BIN_DIR");
-  return dir ? dir : "build/services";
-}
-std::string campaignctl() { return bin_dir() + "/campaignctl/campaignctl"; }
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-  Clock::duration elapsed{};
-};
-
-// Runs a shell command with a hard time limit (coreutils `timeout`).
-RunResult run(const std::string& command, const fs::path& dir, int limit_s = 30) {
-  const fs::path out = dir / "run.out", err = dir / "run.err";
-  std::string cmd = "timeout -s KILL " + std::to_string(limit_s) + " " + command + " >" + out.string() + " 2>" +
-                    err.string();
-  RunResult r;
-  const auto start = Clock::now();
-  int status = std::system(cmd.c_str());
-  r.elapsed = Clock::now() - start;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
-
-// A child process that is killed if the test ends before reaping it.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::freopen(out.c_str(), "w", stdout);
-      std::freopen(err.c_str(), "w", stderr);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  // Exit code after `signal`, or -1 if it did not exit within `limit`.
-  int stop(int signal, milliseconds limit) {
-    ::kill(pid_, signal);
-    const auto deadline = Clock::now() + limit;
-    int status = 0;
-    while (Clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
 
 class BinariesTest : public ::testing::Test {
  protected:

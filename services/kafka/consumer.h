@@ -1,0 +1,62 @@
+#pragma once
+// Consumer: reads assigned partitions from explicit offsets. campaignd keeps
+// its input position in RocksDB (DESIGN §5), not in Kafka's group offsets,
+// so it assigns partitions itself and never commits to the broker.
+//
+// Not thread-safe: one thread polls.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "services/kafka/handles.h"
+#include "services/kafka/status.h"
+
+namespace dangol::kafka {
+
+struct ConsumerOptions {
+  std::string bootstrap_servers;
+  std::string group_id = "campaignd";  // for broker-side bookkeeping only
+  Settings config;                     // extra librdkafka properties, applied last
+};
+
+class Consumer {
+ public:
+  static Status create(ConsumerOptions options, std::unique_ptr<Consumer>* out);
+  ~Consumer();
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  // Reads partitions 0..count-1 of `topic`, each from next_offsets[p] or,
+  // when absent, from the beginning.
+  Status assign(const std::string& topic, int partition_count, const std::map<std::int32_t, std::int64_t>& next_offsets);
+
+  // Up to max_records records, waiting at most max_wait for the first and
+  // returning early once the batch is full. Transport errors are returned as
+  // a retriable status (the batch may still hold records received before).
+  Status poll_batch(std::size_t max_records, std::chrono::milliseconds max_wait, std::vector<MessagePtr>* out);
+
+  // Low and high watermark of one partition.
+  Status watermarks(const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout,
+                    std::int64_t* low, std::int64_t* high);
+
+  rd_kafka_t* handle() const { return handle_.get(); }
+
+ private:
+  Consumer() = default;
+  HandlePtr handle_;
+};
+
+// Reads the records of `partition` in [from, to) of `topic` with a
+// short-lived consumer; for looking at the tail of a topic.
+Status read_range(const ConsumerOptions& options, const std::string& topic, std::int32_t partition,
+                  std::int64_t from, std::int64_t to, std::chrono::milliseconds timeout,
+                  std::vector<MessagePtr>* out);
+
+// The value of header `name` of a record, or empty.
+std::string header_value(const rd_kafka_message_t* message, const char* name);
+
+}  // namespace dangol::kafka
