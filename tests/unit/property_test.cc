@@ -37,14 +37,10 @@
 #include <tuple>
 #include <vector>
 
-#if __has_include("services/campaignctl/reconcile.h")
-#include "services/campaignctl/reconcile.h"
-#define DANGOL_HAVE_RECONCILE 1
-#endif
-
 #include "dangol.pb.h"
 #include "engine/engine.h"
 #include "engine/report.h"
+#include "services/campaignctl/reconcile.h"
 #include "tests/unit/reference_model.h"
 
 namespace dangol {
@@ -1052,7 +1048,6 @@ TEST(EngineProperty, JournalFoldGivesEngineBalances) {
                                      show_rows(got) + "decision: " + to_json(d)));
       }
     }
-#ifdef DANGOL_HAVE_RECONCILE
     // The independent fold of campaignctl reconcile over the same journal.
     std::istringstream in(jsonl);
     reconcile::Result result;
@@ -1076,11 +1071,6 @@ TEST(EngineProperty, JournalFoldGivesEngineBalances) {
       RC_FAIL(failure(seq.size() - 1, seq,
                       "reconcile balances differ\nengine:\n" + show_rows(want) + "reconcile:\n" + show_rows(reconciled)));
     }
-#else
-    // TODO(reconcile): services/campaignctl/reconcile.h is not in the tree
-    // yet; once it is, this block runs reconcile::run over `jsonl`.
-    (void)jsonl;
-#endif
   });
 }
 
