@@ -43,8 +43,9 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 // event's decision and the campaigns whose ledgers the event touched.
 class Step {
  public:
-  Step(State& state, const Event& event, Verdict& verdict, std::vector<std::uint32_t>& due)
-      : s_(state), ev_(event), v_(verdict), due_(due) {}
+  // `log` is null when the engine does not track changes.
+  Step(State& state, ChangeLog* log, const Event& event, Verdict& verdict, std::vector<std::uint32_t>& due)
+      : s_(state), log_(log), ev_(event), v_(verdict), due_(due) {}
 
   void run() {
     advance_clock_and_expire();
@@ -65,12 +66,32 @@ class Step {
   void reject(Reason reason, Campaign* c = nullptr) {
     v_.outcome = Outcome::kRejected;
     v_.reason = reason;
-    if (c != nullptr) c->rejections[static_cast<std::size_t>(reason)]++;
+    if (c != nullptr) count_rejection(s_.campaign_ids.find(c->campaign_id), *c, reason);
+  }
+
+  void count_rejection(CampaignIdx idx, Campaign& c, Reason reason) {
+    c.rejections[static_cast<std::size_t>(reason)]++;
+    mark_campaign(idx);
   }
 
   void touch(CampaignIdx idx) {
+    mark_campaign(idx);
     if (std::find(touched_.begin(), touched_.end(), idx) == touched_.end()) touched_.push_back(idx);
   }
+
+  // ------------------------------------------------------------ change log
+  // Every mutation of a stored record names it here, so the state store can
+  // write exactly what the batch changed (change_log.h).
+
+  template <class V, class T>
+  void mark(std::vector<V> ChangeLog::*list, T&& value) {
+    if (log_ != nullptr) (log_->*list).push_back(std::forward<T>(value));
+  }
+  void mark_campaign(CampaignIdx idx) { mark(&ChangeLog::campaigns, idx.value); }
+  void mark_coupon(std::uint32_t index) { mark(&ChangeLog::coupons, index); }
+  void mark_merchant(MerchantIdx m) { mark(&ChangeLog::merchants, m.value); }
+  void mark_usage(CampaignIdx c, MerchantIdx m) { mark(&ChangeLog::merchant_usage, pair_key(c.value, m.value)); }
+  void mark_cash(CampaignIdx c, MerchantIdx m) { mark(&ChangeLog::message_cash, pair_key(c.value, m.value)); }
 
   EffectRecord& effect(EffectKind kind, CampaignIdx campaign) {
     EffectRecord& e = v_.effects.emplace_back();
@@ -132,6 +153,7 @@ class Step {
     if (!k.merchant.valid()) return;
     auto& usage = c.merchant_usage[k.merchant];
     usage.committed = Money(usage.committed.minor() + delta);
+    mark_usage(k.campaign, k.merchant);
     DANGOL_ASSERT(usage.committed.minor() >= 0, "merchant committed amount went negative");
   }
 
@@ -149,6 +171,7 @@ class Step {
       std::uint32_t k = q.back().coupon;
       q.pop_back();
       s_.coupons[k].in_expiry_queue = false;
+      mark_coupon(k);
       if (s_.coupons[k].status == CouponStatus::kIssued) due.push_back(k);
     }
     if (due.empty()) return;
@@ -172,6 +195,7 @@ class Step {
     s_.expiry_queue.push_back({deadline->nanos(), index});
     std::push_heap(s_.expiry_queue.begin(), s_.expiry_queue.end(), std::greater<>());
     k.in_expiry_queue = true;
+    mark_coupon(index);
   }
 
   // Returns an ISSUED coupon's whole reservation to available.
@@ -182,6 +206,7 @@ class Step {
     move_reserved_to_available(c, parts);
     add_committed(c, k, -k.reserved.minor());
     k.status = new_status;
+    mark_coupon(index);
     c.coupon_counts.outstanding--;
     touch(k.campaign);
     EffectRecord& e = effect(EffectKind::kReservationReleased, k.campaign);
@@ -263,6 +288,7 @@ class Step {
     Campaign& c = campaign(idx);
     if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
     c.status = e.status;
+    mark_campaign(idx);
     if (e.status == CampaignStatus::kClosed) close_campaign(idx);
   }
 
@@ -293,6 +319,7 @@ class Step {
       Parts parts = account.remaining;
       move_reserved_to_available(c, parts);
       account.remaining = subtract(parts, parts);
+      mark_cash(idx, m);
       touch(idx);
       EffectRecord& e = effect(EffectKind::kReservationReleased, idx);
       e.merchant = m;
@@ -338,6 +365,7 @@ class Step {
     merchant.enrolled = true;
     merchant.market = market;
     merchant.category = category;
+    mark_merchant(m);
   }
 
   void on(const ChannelOpenedEvent& e) {
@@ -347,6 +375,7 @@ class Step {
     if (merchant.has_channel) return reject(Reason::kChannelExists);
     merchant.has_channel = true;
     merchant.channel_id = e.channel_id;
+    mark_merchant(m);
   }
 
   static std::uint64_t friendship_key(MerchantIdx m, CustomerIdx u) {
@@ -359,8 +388,10 @@ class Step {
     if (!s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
     CustomerIdx u = s_.customer_ids.intern(e.customer_id);
     if (!s_.friendships.insert(friendship_key(m, u)).second) return reject(Reason::kAlreadyFriend);
+    mark(&ChangeLog::friendships, FriendshipChange{friendship_key(m, u), /*added=*/true});
     s_.merchants[m.value].friends++;
     s_.merchants[m.value].friend_adds++;
+    mark_merchant(m);
     grant_welcome_coupons(m, u);
   }
 
@@ -369,7 +400,9 @@ class Step {
     if (!m.valid() || !s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
     CustomerIdx u = s_.customer_ids.find(e.customer_id);
     if (!u.valid() || s_.friendships.erase(friendship_key(m, u)) == 0) return reject(Reason::kNotFriend);
+    mark(&ChangeLog::friendships, FriendshipChange{friendship_key(m, u), /*added=*/false});
     s_.merchants[m.value].friends--;
+    mark_merchant(m);
   }
 
   // ------------------------------------------------------------ grants
@@ -434,6 +467,7 @@ class Step {
     k.issued_at = ev_.occurred_at;
     k.expires_at = *expires_at;
     s_.coupon_index.emplace(k.coupon_id, index);
+    mark_coupon(index);
     schedule_expiry(k, index);
 
     c.coupons.push_back(CouponIdx{index});
@@ -441,16 +475,22 @@ class Step {
     c.coupon_counts.granted++;
     c.coupon_counts.outstanding++;
     s_.customer_grants[customer_key(idx, u)]++;
+    mark(&ChangeLog::customer_grants, customer_key(idx, u));
     if (m.valid()) {
       auto& usage = c.merchant_usage[m];
       usage.granted_count++;
       usage.committed = Money(usage.committed.minor() + r.minor());
+      mark_usage(idx, m);
     }
-    auto& today = c.granted_by_local_day[local_day(c, ev_.occurred_at)];
+    const std::int64_t day = local_day(c, ev_.occurred_at);
+    auto& today = c.granted_by_local_day[day];
     today = Money(today.minor() + r.minor());
+    mark(&ChangeLog::daily_totals, DailyTotalKey{idx.value, day});
     if (welcome) {
-      s_.welcomed.insert({idx.value, m.value, u.value});
+      const std::array<std::uint32_t, 3> triple{idx.value, m.value, u.value};
+      if (s_.welcomed.insert(triple).second) mark(&ChangeLog::welcomed, triple);
       s_.merchants[m.value].welcome_granted++;
+      mark_merchant(m);
     }
     touch(idx);
 
@@ -473,7 +513,7 @@ class Step {
         grant(idx, coupon_id, m, u, /*welcome=*/true);
         continue;
       }
-      c.rejections[static_cast<std::size_t>(refusal)]++;
+      count_rejection(idx, c, refusal);
       effect(EffectKind::kGrantRejected, idx).reason = refusal;
     }
   }
@@ -537,9 +577,13 @@ class Step {
     k->status = CouponStatus::kRedeemed;
     k->discount = d;
     k->redeemed_at = m;
+    mark_coupon(index);
     c.coupon_counts.outstanding--;
     c.coupon_counts.redeemed++;
-    if (k->welcome) s_.merchants[m.value].welcome_redeemed++;
+    if (k->welcome) {
+      s_.merchants[m.value].welcome_redeemed++;
+      mark_merchant(m);
+    }
     touch(k->campaign);
 
     EffectRecord& r = effect(EffectKind::kRedemptionSettled, k->campaign);
@@ -579,7 +623,11 @@ class Step {
     Parts spent = split_proportional(k->discount, reserved);
     Parts released = subtract(reserved, spent);
     bool restored = can_restore(c, *k, released);
-    if (k->welcome) s_.merchants[k->redeemed_at.value].welcome_redeemed--;
+    if (k->welcome) {
+      s_.merchants[k->redeemed_at.value].welcome_redeemed--;
+      mark_merchant(k->redeemed_at);
+    }
+    mark_coupon(index);
     c.coupon_counts.redeemed--;
     touch(k->campaign);
 
@@ -615,6 +663,7 @@ class Step {
     Merchant& merchant = s_.merchants[m.value];
     merchant.messages++;
     merchant.recipients += e.recipients;
+    mark_merchant(m);
 
     std::int64_t uncovered = e.cost.minor();
     for (CampaignIdx idx : s_.message_cash_campaigns) {
@@ -630,6 +679,7 @@ class Step {
       Parts parts = split_proportional(Money(charge), account->second.remaining);
       move_reserved_to_spent(c, parts);
       account->second.remaining = subtract(account->second.remaining, parts);
+      mark_cash(idx, m);
       uncovered -= charge;
       touch(idx);
       write_message_charged(idx, m, charge, parts);
@@ -645,12 +695,13 @@ class Step {
   CashIt grant_message_cash(CampaignIdx idx, Campaign& c, MerchantIdx m) {
     Parts parts = split_by_shares(c.message_cash_per_merchant, c.shares_bps);
     if (!can_reserve(c, parts)) {
-      c.rejections[static_cast<std::size_t>(Reason::kBudgetExhausted)]++;
+      count_rejection(idx, c, Reason::kBudgetExhausted);
       effect(EffectKind::kGrantRejected, idx).reason = Reason::kBudgetExhausted;
       return c.message_cash.end();
     }
     move_available_to_reserved(c, parts);
     touch(idx);
+    mark_cash(idx, m);
     EffectRecord& g = effect(EffectKind::kMessageCashGranted, idx);
     g.merchant = m;
     g.amount = c.message_cash_per_merchant.minor();
@@ -702,6 +753,7 @@ class Step {
   }
 
   State& s_;
+  ChangeLog* log_;
   const Event& ev_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
@@ -730,6 +782,13 @@ v1::Decision* DecisionSlot::fresh() {
 
 Engine::Engine(std::int32_t shard) { state_.shard = shard; }
 
+void Engine::track_changes(bool on) {
+  tracking_changes_ = on;
+  clear_changes();
+}
+
+void Engine::clear_changes() { changes_.clear(state_); }
+
 const Verdict& Engine::decide(const v1::Envelope& in) {
   verdict_.reset(state_.next_seq++);
   Event event;
@@ -738,7 +797,8 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
     verdict_.reason = Reason::kInvalidEvent;
   } else {
     const std::uint64_t content = content_hash(event, &scratch_.canonical);
-    auto [seen_content, first_time] = state_.seen_events.try_emplace(event_id_key(event.event_id), content);
+    const EventIdKey key = event_id_key(event.event_id);
+    auto [seen_content, first_time] = state_.seen_events.try_emplace(key, content);
     if (!first_time) {
       if (*seen_content == content) {
         verdict_.outcome = Outcome::kDuplicate;
@@ -748,10 +808,12 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
         verdict_.detail = "eventId was seen before with other content";
       }
     } else {
-      Step(state_, event, verdict_, scratch_.due).run();
+      if (tracking_changes_) changes_.events.push_back({key, content});
+      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, verdict_, scratch_.due).run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
+  changes_.meta = tracking_changes_;
   return verdict_;
 }
 

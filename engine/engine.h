@@ -13,6 +13,7 @@
 #include <google/protobuf/arena.h>
 
 #include "dangol.pb.h"
+#include "engine/change_log.h"
 #include "engine/state.h"
 #include "engine/verdict.h"
 
@@ -74,6 +75,15 @@ class Engine {
 
   const State& state() const { return state_; }
 
+  // What decide() changed since the last clear_changes(), for the state
+  // store (change_log.h). Off by default: the log grows until cleared, so
+  // only a caller that persists every batch turns it on (replay and
+  // benchmarks never pay for it). Turning it on clears the log.
+  void track_changes(bool on);
+  bool tracking_changes() const { return tracking_changes_; }
+  const ChangeLog& changes() const { return changes_; }
+  void clear_changes();
+
   // The full invariant check of DESIGN §4, O(state): every funder's
   // reserved equals the sum of its outstanding reservations, balances add up,
   // and every limit holds. apply() asserts the O(1) per-event subset on every
@@ -82,9 +92,13 @@ class Engine {
   std::vector<std::string> check_invariants() const;
 
  private:
+  friend class StateRestorer;  // restore.h: rebuilds state_ from stored records
+
   void prefetch_for(const v1::Envelope& in) const;
 
   State state_;
+  ChangeLog changes_;
+  bool tracking_changes_ = false;
   Verdict verdict_;
   // Buffers reused across events so that deciding does not allocate.
   struct Scratch {

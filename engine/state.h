@@ -62,6 +62,8 @@ class Interner {
     return idx;
   }
   const std::string& name(IndexT idx) const { return names_[idx.value]; }
+  // Sizes the index for `n` names at once (loading a stored state).
+  void reserve(std::size_t n) { index_.reserve(n); }
   void prefetch(std::string_view name) const { index_.prefetch(name); }
   std::size_t size() const { return names_.size(); }
 
