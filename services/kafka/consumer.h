@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "services/kafka/handles.h"
@@ -50,11 +52,21 @@ class Consumer {
   HandlePtr handle_;
 };
 
-// Reads the records of `partition` in [from, to) of `topic` with a
-// short-lived consumer; for looking at the tail of a topic.
-Status read_range(const ConsumerOptions& options, const std::string& topic, std::int32_t partition,
-                  std::int64_t from, std::int64_t to, std::chrono::milliseconds timeout,
-                  std::vector<MessagePtr>* out);
+// A record copied out of librdkafka (whose messages must all be freed before
+// their client is destroyed).
+struct OwnedRecord {
+  std::int64_t offset = 0;
+  std::string key, value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The last value of header `name`, or empty.
+  std::string header(std::string_view name) const;
+};
+
+// Reads the records of `partition` in [from, to) of `topic` with `reader`
+// (a consumer used for nothing else meanwhile); for looking at the tail of a
+// topic.
+Status read_range(Consumer& reader, const std::string& topic, std::int32_t partition, std::int64_t from,
+                  std::int64_t to, std::chrono::milliseconds timeout, std::vector<OwnedRecord>* out);
 
 // The value of header `name` of a record, or empty.
 std::string header_value(const rd_kafka_message_t* message, const char* name);

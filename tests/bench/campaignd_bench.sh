@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# campaignd benchmarks (issue 3 targets), in one run on this machine:
+#   - end-to-end decisions/s through the development broker, against the
+#     rate at which kcat alone consumes the same events topic (ratio printed);
+#   - batch commit latency p50/p99 (campaignd logs them at shutdown);
+#   - time to ready after kill -9 with 1M outstanding coupons.
+# Usage: tests/bench/campaignd_bench.sh [BUILD_DIR]   (EVENTS=N, COUPONS=N to resize)
+set -euo pipefail
+build=${1:-build}
+events=${EVENTS:-300000}
+coupons=${COUPONS:-1000000}
+ctl="$build/services/campaignctl/campaignctl"
+daemon="$build/services/campaignd/campaignd"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$ctl" devbroker --partitions 4 --brokers-file "$work/brokers" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/brokers" ] && break; sleep 0.1; done
+bs=$(cat "$work/brokers")
+
+topic_size() {  # records in a topic: the sum of its partitions' end offsets
+  local total=0
+  for p in 0 1 2 3; do
+    n=$(kcat -Q -b "$bs" -t "$1:$p:-1" 2>/dev/null | awk '{print $NF}')
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+now() { date +%s.%N; }
+
+echo "== end to end: $events festival events through the development broker"
+"$ctl" simulate festival --seed 3 --events "$events" > "$work/festival.jsonl"
+"$ctl" produce --brokers "$bs" "$work/festival.jsonl" > /dev/null
+records=$(topic_size campaign.events)
+t0=$(now); kcat -C -b "$bs" -t campaign.events -e -o beginning -q -f '%o\n' > /dev/null 2>&1; t1=$(now)
+"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run.log" 2>&1 &
+pid=$!; pids+=($pid)
+t2=$(now)
+until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do sleep 0.05; done
+t3=$(now)
+kill -TERM "$pid"; wait "$pid" || true
+python3 - "$records" "$t0" "$t1" "$t2" "$t3" <<'PY'
+import sys
+n, t0, t1, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:])
+kcat, e2e = n / (t1 - t0), n / (t3 - t2)
+print(f"  kcat alone consumes {kcat:,.0f} records/s; campaignd decides and publishes {e2e:,.0f} records/s")
+print(f"  end to end = {100 * e2e / kcat:.0f} % of the bare kcat rate (target >= 50 %)")
+PY
+grep -o 'batch commit p50.*' "$work/run.log" | sed 's/^/  /; s/$/ (target p99 <= 50 ms)/'
+
+echo "== recovery after kill -9 with $coupons outstanding coupons"
+python3 - "$coupons" > "$work/coupons.jsonl" <<'PY'
+import sys
+n = int(sys.argv[1])
+print('{"eventId":"c-def","occurredAt":"2023-08-01T00:00:00Z","campaignDefined":{"campaignId":"big","name":"Big",'
+      '"currency":"KRW","startsAt":"2023-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z","funders":[{"funderId":"gov",'
+      '"budget":"1000000000000000","shareBps":5000},{"funderId":"pvt","budget":"1000000000000000","shareBps":5000}],'
+      '"trigger":"ISSUED","offer":{"fixedAmount":"1000","validDays":3000}}}')
+for i in range(n):
+    print(f'{{"eventId":"claim-{i:08d}","occurredAt":"2023-08-01T00:00:01Z","couponIssued":'
+          f'{{"campaignId":"big","customerId":"u-{i:08d}"}}}}')
+PY
+"$ctl" produce --brokers "$bs" "$work/coupons.jsonl" > /dev/null
+records=$(topic_size campaign.events)
+"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/fill.log" 2>&1 &
+pid=$!; pids+=($pid)
+until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do sleep 0.2; done
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+t0=$(now)
+"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/recover.log" 2>&1 &
+pid=$!; pids+=($pid)
+until grep -q 'recovered in' "$work/recover.log"; do sleep 0.01; done
+t1=$(now)
+kill -TERM "$pid"; wait "$pid" || true
+grep -o 'state loaded: .*' "$work/recover.log" | head -1 | sed 's/^/  /'
+python3 -c "import sys; print(f'  ready {float(sys.argv[2]) - float(sys.argv[1]):.2f} s after restart (target <= 2 s)')" "$t0" "$t1"
