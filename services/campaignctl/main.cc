@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <iostream>
 #include <string>
 
@@ -20,6 +22,7 @@
 #include "services/campaignctl/replay.h"
 #include "services/campaignctl/report_format.h"
 #include "services/campaignctl/simulate.h"
+#include "storage/state_store.h"
 #include "services/kafka/dev_broker.h"
 #include "services/kafka/envelope_producer.h"
 #include "services/kafka/producer.h"
@@ -37,9 +40,26 @@ int fail(const std::string& what) {
 }
 
 struct ReplayArgs {
-  std::string events, decisions;
+  std::string events, decisions, state_dir;
   bool paranoid = false;
 };
+
+// With --state-dir, the engine is loaded from (and its changes committed to)
+// the RocksDB state store that campaignd uses.
+bool open_state(const std::string& state_dir, dangol::Engine* engine,
+                std::unique_ptr<dangol::storage::StateStore>* store, std::string* error) {
+  if (auto s = dangol::storage::StateStore::open(state_dir, store); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
+  std::map<std::int32_t, std::int64_t> offsets;
+  dangol::storage::StateStore::LoadStats stats;
+  if (auto s = (*store)->load(engine, &offsets, &stats); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
+  return true;
+}
 
 int run_replay(const ReplayArgs& a) {
   std::string error;
@@ -51,6 +71,15 @@ int run_replay(const ReplayArgs& a) {
   dangol::ctl::ReplayStats stats;
   dangol::ctl::ReplayOptions options;
   options.paranoid = a.paranoid;
+  std::unique_ptr<dangol::storage::StateStore> store;
+  if (!a.state_dir.empty()) {
+    if (!open_state(a.state_dir, &engine, &store, &error)) return fail(error);
+    options.commit = [&](std::string* commit_error) {
+      auto s = store->commit(engine, {}, {});
+      if (!s.ok()) *commit_error = s.message();
+      return s.ok();
+    };
+  }
   bool ok = dangol::ctl::replay(in, out, STDERR_FILENO, engine, options, &stats, &error);
   if (out != STDOUT_FILENO && ::close(out) != 0) return fail("closing " + a.decisions + " failed");
   if (!ok) return fail(error);
@@ -58,18 +87,23 @@ int run_replay(const ReplayArgs& a) {
 }
 
 struct ReportArgs {
-  std::string events, format = "table", campaign, market;
+  std::string events, state_dir, format = "table", campaign, market;
 };
 
 int run_report(const ReportArgs& a) {
   std::string error;
-  int in = dangol::ctl::open_input(a.events, &error);
-  if (in < 0) return fail(error);
   dangol::Engine engine;
-  dangol::ctl::ReplayStats stats;
-  dangol::ctl::ReplayOptions options;
-  options.write_decisions = false;
-  if (!dangol::ctl::replay(in, STDOUT_FILENO, STDERR_FILENO, engine, options, &stats, &error)) return fail(error);
+  std::unique_ptr<dangol::storage::StateStore> store;
+  if (!a.state_dir.empty()) {
+    if (!open_state(a.state_dir, &engine, &store, &error)) return fail(error);
+  } else {
+    int in = dangol::ctl::open_input(a.events, &error);
+    if (in < 0) return fail(error);
+    dangol::ctl::ReplayStats stats;
+    dangol::ctl::ReplayOptions options;
+    options.write_decisions = false;
+    if (!dangol::ctl::replay(in, STDOUT_FILENO, STDERR_FILENO, engine, options, &stats, &error)) return fail(error);
+  }
   dangol::ReportFilter filter;
   if (!a.campaign.empty()) filter.campaign_id = a.campaign;
   if (!a.market.empty()) filter.market_id = a.market;
@@ -210,10 +244,18 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--events", replay.events, "Events JSONL file (default: stdin)");
   replay_cmd->add_option("--decisions", replay.decisions, "Decisions JSONL file (default: stdout)");
   replay_cmd->add_flag("--paranoid", replay.paranoid, "Run the full invariant check after every event (slow)");
+  replay_cmd->add_option("--state-dir", replay.state_dir, "Keep state in this RocksDB directory; continue from it");
 
   ReportArgs report;
   auto* report_cmd = app.add_subcommand("report", "Campaign, funder and market figures");
-  report_cmd->add_option("--events", report.events, "Events JSONL file to replay")->required();
+  auto* report_events = report_cmd->add_option("--events", report.events, "Events JSONL file to replay");
+  auto* report_state = report_cmd->add_option("--state-dir", report.state_dir, "RocksDB state directory");
+  report_events->excludes(report_state);
+  report_cmd->callback([report_events, report_state] {
+    if (report_events->count() + report_state->count() != 1) {
+      throw CLI::ValidationError("report", "exactly one of --events or --state-dir is required");
+    }
+  });
   report_cmd->add_option("--format", report.format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   report_cmd->add_option("--campaign", report.campaign, "Only this campaign");

@@ -57,6 +57,7 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
         return false;
       }
     }
+    if (options.commit && stats->decided % options.commit_every == 0 && !options.commit(error)) return false;
     if (options.write_decisions) {
       json::append_decision(*decision, &out.buffer());
       out.buffer() += '\n';
@@ -70,6 +71,7 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
     *error = "read failed: " + reader.error();
     return false;
   }
+  if (options.commit && !options.commit(error)) return false;
   if (!out.flush()) {
     *error = "cannot write decisions";
     return false;

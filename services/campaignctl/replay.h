@@ -4,6 +4,7 @@
 // the non-blank line.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/engine.h"
@@ -18,6 +19,10 @@ struct ReplayStats {
 struct ReplayOptions {
   bool write_decisions = true;
   bool paranoid = false;  // full invariant check after every event
+  // Called after every `commit_every` decisions and once at the end, e.g. to
+  // persist the engine's changes; returning false stops the replay.
+  std::function<bool(std::string* error)> commit;
+  std::int64_t commit_every = 10'000;
 };
 
 // Applies every decodable line of `in_fd` to `engine`, writing one decision
