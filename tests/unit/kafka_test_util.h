@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -63,6 +65,8 @@ inline std::vector<Consumed> consume_all(const std::string& bootstrap, const std
     std::int64_t low = 0;
     EXPECT_EQ(rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high[p], 10'000),
               RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(low, 0) << topic << " [" << p << "] starts at " << low
+                      << ": the development broker dropped old records (it keeps about 5 MB per partition)";
     if (high[p] <= low) at_end.insert(p);
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   }
@@ -85,6 +89,68 @@ inline std::vector<Consumed> consume_all(const std::string& bootstrap, const std
   rd_kafka_consumer_close(rk.get());
   return out;
 }
+
+// Reads `topic` from the beginning of every partition on a background thread
+// for as long as it lives, so that a test sees every record even where the
+// development broker later drops old ones (it keeps about 5 MB per
+// partition).
+class TopicCollector {
+ public:
+  TopicCollector(const std::string& bootstrap, const std::string& topic, int partitions) {
+    kafka::ConfPtr conf;
+    EXPECT_TRUE(kafka::make_conf({{"bootstrap.servers", bootstrap},
+                                  {"group.id", "dangol-test-collector"},
+                                  {"enable.auto.commit", "false"},
+                                  {"log_level", "3"}},
+                                 &conf)
+                    .ok());
+    EXPECT_TRUE(kafka::new_handle(RD_KAFKA_CONSUMER, std::move(conf), &rk_).ok());
+    if (!rk_) return;
+    rd_kafka_poll_set_consumer(rk_.get());
+    kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    EXPECT_EQ(rd_kafka_assign(rk_.get(), list.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~TopicCollector() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (rk_) rd_kafka_consumer_close(rk_.get());
+  }
+  std::int64_t size() const { return count_.load(); }
+  // Waits until at least `n` records arrived; false after `limit`.
+  bool wait_for(std::int64_t n, milliseconds limit) const {
+    const auto deadline = Clock::now() + limit;
+    while (count_.load() < n && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+    return count_.load() >= n;
+  }
+  std::vector<Consumed> records() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return records_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      kafka::MessagePtr m(rd_kafka_consumer_poll(rk_.get(), 50));
+      if (!m || m->err) continue;
+      std::lock_guard<std::mutex> lock(mutex_);
+      records_.push_back({m->partition, m->offset,
+                          m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : std::string(),
+                          m->payload ? std::string(static_cast<const char*>(m->payload), m->len) : std::string()});
+      count_ = static_cast<std::int64_t>(records_.size());
+    }
+  }
+
+  kafka::HandlePtr rk_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> count_{0};
+  mutable std::mutex mutex_;
+  std::vector<Consumed> records_;
+};
 
 inline std::string bin_dir() {
   const char* dir = std::getenv("DANGOL_BIN_DIR");
