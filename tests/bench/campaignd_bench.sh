@@ -16,14 +16,17 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$ctl" devbroker --partitions 4 --brokers-file "$work/brokers" >/dev/null 2>&1 &
+# 16 partitions: the development broker keeps only about 5 MB per partition
+# and would drop events before campaignd reads them.
+partitions=16
+"$ctl" devbroker --partitions $partitions --brokers-file "$work/brokers" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/brokers" ] && break; sleep 0.1; done
 bs=$(cat "$work/brokers")
 
 topic_size() {  # records in a topic: the sum of its partitions' end offsets
   local total=0
-  for p in 0 1 2 3; do
+  for p in $(seq 0 $((partitions - 1))); do
     n=$(kcat -Q -b "$bs" -t "$1:$p:-1" 2>/dev/null | awk '{print $NF}')
     total=$((total + ${n:-0}))
   done
@@ -39,7 +42,11 @@ t0=$(now); kcat -C -b "$bs" -t campaign.events -e -o beginning -q -f '%o\n' > /d
 "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run.log" 2>&1 &
 pid=$!; pids+=($pid)
 t2=$(now)
-until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do sleep 0.05; done
+deadline=$((SECONDS + 300))
+until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do
+  [ $SECONDS -lt $deadline ] || { echo "campaignd did not finish in 300 s" >&2; exit 1; }
+  sleep 0.05
+done
 t3=$(now)
 kill -TERM "$pid"; wait "$pid" || true
 python3 - "$records" "$t0" "$t1" "$t2" "$t3" <<'PY'
@@ -67,12 +74,20 @@ PY
 records=$(topic_size campaign.events)
 "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/fill.log" 2>&1 &
 pid=$!; pids+=($pid)
-until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do sleep 0.2; done
+deadline=$((SECONDS + 300))
+until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do
+  [ $SECONDS -lt $deadline ] || { echo "campaignd did not finish in 300 s" >&2; exit 1; }
+  sleep 0.2
+done
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 t0=$(now)
 "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/recover.log" 2>&1 &
 pid=$!; pids+=($pid)
-until grep -q 'recovered in' "$work/recover.log"; do sleep 0.01; done
+deadline=$((SECONDS + 60))
+until grep -q 'recovered in' "$work/recover.log"; do
+  [ $SECONDS -lt $deadline ] || { echo "campaignd did not recover in 60 s" >&2; exit 1; }
+  sleep 0.01
+done
 t1=$(now)
 kill -TERM "$pid"; wait "$pid" || true
 grep -o 'state loaded: .*' "$work/recover.log" | head -1 | sed 's/^/  /'
