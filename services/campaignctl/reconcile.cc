@@ -236,6 +236,8 @@ class Fold {
   void message_cash_released(const v1::ReservationReleased& effect);
   void redemption_reversed(const v1::RedemptionReversedEffect& effect);
   void message_cash_granted(const v1::MessageCashGranted& effect);
+  // The merchant's remaining message cash parts, or a violation and null.
+  Parts* message_cash(const std::string& what, Campaign& campaign, const std::string& merchant_id);
   void message_charged(const v1::MessageCharged& effect);
   void threshold_crossed(const v1::ThresholdCrossed& effect);
 
@@ -750,11 +752,9 @@ void Fold::message_cash_released(const v1::ReservationReleased& effect) {
   }
   Campaign* campaign = find_campaign(what, effect.campaign_id());
   if (campaign == nullptr) return;
-  auto account = campaign->message_cash_by_merchant.find(effect.merchant_id());
-  if (account == campaign->message_cash_by_merchant.end()) {
-    return violate(StrCat(what, ": no message cash was granted; not folded"));
-  }
-  Parts& remaining = account->second;
+  Parts* cash = message_cash(what, *campaign, effect.merchant_id());
+  if (cash == nullptr) return;
+  Parts& remaining = *cash;
   Parts parts;
   if (!read_split(what, *campaign, effect.split(), effect.amount(), &parts)) return;
   expect_parts(what, *campaign, parts, remaining, "remaining");
@@ -819,6 +819,15 @@ void Fold::redemption_reversed(const v1::RedemptionReversedEffect& effect) {
   }
 }
 
+Parts* Fold::message_cash(const std::string& what, Campaign& campaign, const std::string& merchant_id) {
+  auto account = campaign.message_cash_by_merchant.find(merchant_id);
+  if (account == campaign.message_cash_by_merchant.end()) {
+    violate(StrCat(what, ": no message cash was granted; not folded"));
+    return nullptr;
+  }
+  return &account->second;
+}
+
 void Fold::message_cash_granted(const v1::MessageCashGranted& effect) {
   const std::string what =
       StrCat("messageCashGranted ", effect.campaign_id(), "/", effect.merchant_id());
@@ -853,11 +862,9 @@ void Fold::message_charged(const v1::MessageCharged& effect) {
       StrCat("messageCharged ", effect.campaign_id(), "/", effect.merchant_id());
   Campaign* campaign = find_campaign(what, effect.campaign_id());
   if (campaign == nullptr) return;
-  auto account = campaign->message_cash_by_merchant.find(effect.merchant_id());
-  if (account == campaign->message_cash_by_merchant.end()) {
-    return violate(StrCat(what, ": no message cash was granted; not folded"));
-  }
-  Parts& remaining = account->second;
+  Parts* cash = message_cash(what, *campaign, effect.merchant_id());
+  if (cash == nullptr) return;
+  Parts& remaining = *cash;
   Parts parts;
   if (!read_split(what, *campaign, effect.split(), effect.amount(), &parts)) return;
   for (std::size_t f = 0; f < parts.size(); ++f) {
