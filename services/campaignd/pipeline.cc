@@ -85,7 +85,10 @@ bool Pipeline::open(std::string* error) {
     *error = s.message();
     return false;
   }
-  kafka::ConsumerOptions consumer_options{options_.bootstrap_servers, options_.group_id, {}};
+  kafka::ConsumerOptions consumer_options;
+  consumer_options.bootstrap_servers = options_.bootstrap_servers;
+  consumer_options.group_id = options_.group_id;
+  consumer_options.auto_offset_reset = "error";
   if (auto s = kafka::Consumer::create(consumer_options, &consumer_); !s.ok()) {
     *error = s.message();
     return false;
@@ -138,7 +141,9 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error) {
 // The last seq published to each decisions partition, and the last input
 // offset dead-lettered from each events partition, from the topics' tails.
 bool Pipeline::read_published_positions() {
-  kafka::ConsumerOptions reader_options{options_.bootstrap_servers, options_.group_id + ".tail", {}};
+  kafka::ConsumerOptions reader_options;
+  reader_options.bootstrap_servers = options_.bootstrap_servers;
+  reader_options.group_id = options_.group_id + ".tail";
   std::unique_ptr<kafka::Consumer> reader;
   if (auto s = kafka::Consumer::create(reader_options, &reader); !s.ok()) {
     spdlog::warn("campaignd: cannot create the tail reader: {}", s.message());
@@ -281,6 +286,13 @@ std::string Pipeline::encode(const v1::Decision& d) const {
 bool Pipeline::run_batch(std::string* error) {
   std::vector<kafka::MessagePtr> records;
   if (auto s = consumer_->poll_batch(options_.max_batch_records, options_.max_batch_wait, &records); !s.ok()) {
+    if (s.code() == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+      // The next event to decide is gone from the topic (retention deleted
+      // it first). Skipping would lose events without a decision: stop.
+      *error = "events were deleted from " + options_.events_topic + " before they were decided (" + s.message() +
+               "); refusing to skip them";
+      return false;
+    }
     spdlog::warn("campaignd: consuming: {}", s.message());
     if (records.empty()) {
       producer_->poll(std::chrono::milliseconds(0));

@@ -10,7 +10,7 @@ Status Consumer::create(ConsumerOptions options, std::unique_ptr<Consumer>* out)
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},
+      {"auto.offset.reset", options.auto_offset_reset},
       {"enable.partition.eof", "false"},
       {"fetch.wait.max.ms", "10"},
       // Bound the fetch buffers: a batch is at most max_records anyway.
@@ -40,7 +40,7 @@ Status Consumer::assign(const std::string& topic, int partition_count,
   for (int p = 0; p < partition_count; ++p) {
     auto* tp = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
     auto it = next_offsets.find(p);
-    tp->offset = it == next_offsets.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
+    tp->offset = it == next_offsets.end() ? 0 : it->second;
   }
   return Status::FromCode(rd_kafka_assign(handle_.get(), list.get()), "assign " + topic);
 }

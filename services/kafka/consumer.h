@@ -22,6 +22,11 @@ namespace dangol::kafka {
 struct ConsumerOptions {
   std::string bootstrap_servers;
   std::string group_id = "campaignd";  // for broker-side bookkeeping only
+  // What to do when a position is outside the log: "earliest" skips to the
+  // oldest record; "error" makes poll_batch fail with
+  // RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET (campaignd: records deleted before
+  // they were decided must not be skipped silently).
+  std::string auto_offset_reset = "earliest";
   Settings config;                     // extra librdkafka properties, applied last
 };
 
@@ -33,7 +38,8 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Reads partitions 0..count-1 of `topic`, each from next_offsets[p] or,
-  // when absent, from the beginning.
+  // when absent, from offset 0 (where every Kafka partition starts: a later
+  // log start means records were deleted).
   Status assign(const std::string& topic, int partition_count, const std::map<std::int32_t, std::int64_t>& next_offsets);
 
   // Up to max_records records, waiting at most max_wait for the first and

@@ -254,6 +254,28 @@ TEST_F(CampaigndTest, UndecodableRecordsAreDeadLetteredAndThePartitionMoves) {
   for (std::size_t i = 0; i < dead.size(); ++i) EXPECT_EQ(dead[i].value, bad[i]);
 }
 
+TEST_F(CampaigndTest, RefusesToSkipEventsDeletedBeforeTheyWereDecided) {
+  // Proves "no event lost": when the topic no longer holds the next event
+  // to decide (here the development broker dropped partition 0's oldest
+  // records past its ~5 MB), campaignd stops with a clear error (exit 3)
+  // instead of silently skipping to the oldest record left.
+  const std::string filler(1024, 'x');
+  for (int i = 0; i < 10'000; ++i) ASSERT_TRUE(producer_->produce({"campaign.events", "k", filler, 0}).ok());
+  ASSERT_TRUE(producer_->flush(std::chrono::seconds(30)).ok());
+  std::int64_t low = 0, high = 0;
+  ASSERT_EQ(rd_kafka_query_watermark_offsets(producer_->handle(), "campaign.events", 0, &low, &high, 5000),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_GT(low, 0) << "the broker kept everything; this test needs it to drop old records";
+  auto daemon = start_campaignd("deleted");
+  const auto deadline = Clock::now() + milliseconds(30'000);
+  int exit_code = -1;
+  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon->stop(0, milliseconds(200));
+  EXPECT_EQ(exit_code, 3);
+  const std::string log = read_file(dir_ / "campaignd-deleted.out");  // spdlog writes to stdout
+  EXPECT_NE(log.find("refusing to skip them"), std::string::npos) << log;
+  EXPECT_EQ(topic_size("campaign.decisions"), 0);
+}
+
 TEST_F(CampaigndTest, KcatProducesJsonAndReadsDecisions) {
   // Proves a third-party Kafka client works end to end: kcat writes JSON
   // events (key:value) and reads the JSON decisions back.
