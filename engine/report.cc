@@ -14,8 +14,6 @@ std::string_view campaign_status_name(CampaignStatus s) {
   return "";
 }
 
-namespace {
-
 CampaignFigures campaign_figures(const Campaign& c) {
   CampaignFigures out;
   out.campaign_id = c.campaign_id;
@@ -58,8 +56,6 @@ std::vector<MarketFigures> market_figures(const State& s, const ReportFilter& fi
   }
   return out;
 }
-
-}  // namespace
 
 Report build_report(const State& state, const ReportFilter& filter) {
   Report report;

@@ -42,6 +42,11 @@ struct ReportFilter {
 
 Report build_report(const State& state, const ReportFilter& filter = {});
 
+// The parts of a report, for callers that need one campaign or the markets
+// only (the HTTP API): O(funders) and O(merchants).
+CampaignFigures campaign_figures(const Campaign& c);
+std::vector<MarketFigures> market_figures(const State& s, const ReportFilter& filter);
+
 std::string_view campaign_status_name(CampaignStatus s);
 
 }  // namespace dangol

@@ -1606,4 +1606,6 @@ void append_envelope(const v1::Envelope& e, std::string* out) noexcept {
   w.end_object();
 }
 
+void append_timestamp_json(const Timestamp& ts, std::string* out) noexcept { append_timestamp(out, ts); }
+
 }  // namespace dangol::json

@@ -77,4 +77,8 @@ void append_decision(const dangol::v1::Decision& d, std::string* out) noexcept;
 // `optional` fields printed when present). Same precondition as above.
 void append_envelope(const dangol::v1::Envelope& e, std::string* out) noexcept;
 
+// Appends `ts` as a quoted RFC 3339 UTC string, as protobuf's JSON printer
+// writes Timestamps ("2023-08-01T00:00:00Z"). Same precondition as above.
+void append_timestamp_json(const google::protobuf::Timestamp& ts, std::string* out) noexcept;
+
 }  // namespace dangol::json

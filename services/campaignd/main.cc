@@ -9,14 +9,21 @@
 
 #include <atomic>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
+
+#include <boost/asio/ip/address.hpp>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "services/campaignctl/simulate.h"
+#include "services/campaignd/api.h"
+#include "services/campaignd/ingest.h"
 #include "services/campaignd/pipeline.h"
 #include "services/kafka/dev_broker.h"
+#include "services/kafka/envelope_producer.h"
 
 namespace {
 
@@ -42,6 +49,70 @@ std::thread start_signal_watcher() {
   });
 }
 
+// Splits "HOST:PORT" ("[::1]:8080" for IPv6).
+bool parse_listen_address(const std::string& text, std::string* host, std::uint16_t* port) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) return false;
+  *host = text.substr(0, colon);
+  if (host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  char* end = nullptr;
+  const long value = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || value < 0 || value > 65535) return false;
+  *port = static_cast<std::uint16_t>(value);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(*host, ec);
+  return !ec;
+}
+
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+// --demo: writes the pilot, then (once the pilot is decided, so that the
+// engine clock moves forward in order) a festival, to the events topic.
+void feed_demo(const std::string& brokers, const std::string& topic, const dangol::campaignd::Pipeline& pipeline,
+               std::int64_t festival_events) {
+  auto produce = [&](const std::string& jsonl, const char* what) -> std::int64_t {
+    dangol::kafka::ProducerOptions options;
+    options.bootstrap_servers = brokers;
+    std::unique_ptr<dangol::kafka::Producer> producer;
+    if (auto s = dangol::kafka::Producer::create(options, &producer); !s.ok()) {
+      spdlog::error("campaignd: demo: {}", s.message());
+      return -1;
+    }
+    std::istringstream in(jsonl);
+    std::string line;
+    std::int64_t number = 0;
+    dangol::kafka::NextLine next = [&](dangol::kafka::InputLine* out) {
+      if (!std::getline(in, line)) return false;
+      out->text = line;
+      out->number = ++number;
+      return true;
+    };
+    dangol::kafka::JsonlProduceStats stats;
+    std::ostringstream diagnostics;
+    if (auto s = dangol::kafka::produce_jsonl(next, *producer, topic, std::chrono::seconds(30), diagnostics, &stats);
+        !s.ok()) {
+      spdlog::error("campaignd: demo: producing the {}: {}", what, s.message());
+      return -1;
+    }
+    spdlog::info("campaignd: demo: {}: {}", what, dangol::kafka::format_summary(topic, stats));
+    return stats.delivered_keyed + stats.delivered_broadcast_copies;
+  };
+  std::ostringstream pilot;
+  dangol::simulate::pilot(pilot, 1);
+  const std::int64_t records = produce(pilot.str(), "pilot");
+  if (records < 0) return;
+  while (!g_stop.load() && pipeline.stats().events.load() < records) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::ostringstream festival;
+  dangol::simulate::festival(festival, 1, festival_events);
+  (void)produce(festival.str(), "festival");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,6 +134,21 @@ int main(int argc, char** argv) {
   app.add_option("--decisions-format", decisions_format, "pb or json")->check(CLI::IsMember({"pb", "json"}));
   app.add_option("--batch-records", batch_records, "Most events per batch")->check(CLI::Range(1, 100'000));
   app.add_option("--batch-wait-ms", batch_wait_ms, "Longest wait for a batch to fill")->check(CLI::Range(1, 10'000));
+  std::string http_address, auth_file;
+  bool demo = false;
+  int http_threads = 2;
+  std::int64_t demo_events = 100'000;
+  app.add_option("--http", http_address, "Serve the HTTP API on HOST:PORT (e.g. 127.0.0.1:8080)");
+  app.add_option("--auth-file", auth_file, "YAML file of bearer tokens and roles (required off loopback)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--http-threads", http_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
+  int http_request_timeout_ms = 10'000;
+  app.add_option("--http-request-timeout-ms", http_request_timeout_ms,
+                 "Longest time a client may take to send one request")
+      ->check(CLI::Range(100, 600'000));
+  app.add_flag("--demo", demo, "Feed the pilot and a festival simulation into the events topic");
+  app.add_option("--demo-events", demo_events, "Festival events fed by --demo")
+      ->check(CLI::Range(std::int64_t{dangol::simulate::kFestivalMinEvents}, std::int64_t{10'000'000}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   try {
@@ -73,6 +159,27 @@ int main(int argc, char** argv) {
     std::cerr << "campaignd: " << e.what() << "\nusage: campaignd --brokers embedded|LIST --state-dir DIR [options]; "
               << "see campaignd --help\n";
     return kExitUsage;
+  }
+  std::string http_host;
+  std::uint16_t http_port = 0;
+  if (!http_address.empty() && !parse_listen_address(http_address, &http_host, &http_port)) {
+    std::cerr << "campaignd: --http " << http_address << ": expected HOST:PORT with an IP address, e.g. "
+              << "127.0.0.1:8080\nusage: campaignd --brokers embedded|LIST --state-dir DIR [options]; see campaignd --help\n";
+    return kExitUsage;
+  }
+  if (!http_address.empty() && auth_file.empty() && !is_loopback(http_host)) {
+    std::cerr << "campaignd: --http " << http_address << " is not a loopback address: without --auth-file every "
+              << "request acts as admin, so campaignd serves only 127.0.0.1 or ::1. Give --auth-file (CONTRACT §5) "
+              << "or listen on loopback.\n";
+    return kExitUsage;
+  }
+  dangol::http::Auth auth = dangol::http::Auth::open_access();
+  if (!auth_file.empty()) {
+    std::string why;
+    if (!dangol::http::Auth::load(auth_file, &auth, &why)) {
+      std::cerr << "campaignd: " << why << "\n";
+      return kExitUsage;
+    }
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.decisions_format =
@@ -103,8 +210,54 @@ int main(int argc, char** argv) {
                options.state_dir, options.events_topic, options.decisions_topic, options.dlq_topic, options.shard);
 
   dangol::campaignd::Pipeline pipeline(options);
+  std::unique_ptr<dangol::campaignd::Ingest> ingest;
+  std::unique_ptr<dangol::campaignd::Api> api;
+  std::unique_ptr<dangol::http::Server> server;
+  if (!http_address.empty()) {
+    dangol::campaignd::IngestOptions ingest_options;
+    ingest_options.bootstrap_servers = brokers;
+    ingest_options.events_topic = options.events_topic;
+    ingest_options.decisions_topic = options.decisions_topic;
+    std::string why;
+    if (!dangol::campaignd::Ingest::start(ingest_options, &ingest, &why)) {
+      spdlog::error("campaignd: {}", why);
+      return kExitRuntime;
+    }
+    dangol::campaignd::ApiOptions api_options;
+    api_options.state_dir = options.state_dir;
+    api = std::make_unique<dangol::campaignd::Api>(api_options, pipeline, ingest.get(), std::move(auth));
+    dangol::http::ServerOptions server_options;
+    server_options.address = http_host;
+    server_options.port = http_port;
+    server_options.threads = http_threads;
+    server_options.request_timeout = std::chrono::milliseconds(http_request_timeout_ms);
+    auto* handler_api = api.get();
+    if (!dangol::http::Server::start(
+            server_options, [handler_api](dangol::http::Request& r, dangol::http::Reply reply) {
+              handler_api->handle(r, std::move(reply));
+            },
+            &server, &why)) {
+      spdlog::error("campaignd: cannot serve HTTP on {}", why);
+      return kExitRuntime;
+    }
+    api->set_server_stats(&server->stats());
+    spdlog::info("campaignd: HTTP API on http://{}:{} ({})", http_host, server->port(),
+                 auth_file.empty() ? "no auth file: every request acts as admin" : "bearer tokens from " + auth_file);
+  }
+  std::thread demo_feeder;
+  if (demo) {
+    demo_feeder = std::thread([&] { feed_demo(brokers, options.events_topic, pipeline, demo_events); });
+  }
+
   std::string error;
-  if (!pipeline.run(g_stop, &error)) {
+  const bool ok = pipeline.run(g_stop, &error);
+  g_stop = true;
+  if (demo_feeder.joinable()) demo_feeder.join();
+  // Pending POST /v1/events answers go out (503 "shutting down") while the
+  // server still runs; then the server stops.
+  ingest.reset();
+  server.reset();
+  if (!ok) {
     spdlog::error("campaignd: {}", error);
     return kExitRuntime;
   }

@@ -67,6 +67,7 @@ bool Pipeline::open(std::string* error) {
     return false;
   }
   if (!load_state(error)) return false;
+  store_open_ = true;
   spdlog::info("campaignd: opened {} in {:.3f} s", options_.state_dir, seconds_since(started));
 
   kafka::ProducerOptions producer_options;
@@ -99,12 +100,16 @@ bool Pipeline::open(std::string* error) {
 // (Re)builds the engine and the input position from the store alone.
 bool Pipeline::load_state(std::string* error) {
   auto started = Clock::now();
-  engine_ = std::make_unique<Engine>(options_.shard);
+  auto engine = std::make_unique<Engine>(options_.shard);
   next_offsets_.clear();
   storage::StateStore::LoadStats load;
-  if (auto s = store_->load(engine_.get(), &next_offsets_, &load); !s.ok()) {
+  if (auto s = store_->load(engine.get(), &next_offsets_, &load); !s.ok()) {
     *error = s.message();
     return false;
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    engine_ = std::move(engine);
   }
   spdlog::info("campaignd: state loaded: {} coupons, {} event ids, {} bytes, next seq {}, {} partitions with "
                "offsets, in {:.3f} s",
@@ -310,20 +315,33 @@ bool Pipeline::run_batch(std::string* error) {
   v1::Envelope envelope;
   DecisionSlot slot;
   std::string decode_error;
-  for (const auto& m : records) {
+  std::map<std::pair<std::string, std::string>, std::int64_t> outcomes;
+  std::unique_lock state_lock(state_mutex_, std::defer_lock);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    // Readers (read_state) get the lock between chunks.
+    if (i % kChunkRecords == 0) {
+      if (state_lock.owns_lock()) state_lock.unlock();
+      state_lock.lock();
+    }
+    const auto& m = records[i];
     next_offsets_[m->partition] = m->offset + 1;
     if (!decode_record(*m, &envelope, &decode_error)) {
       if (!dead_letter(*m, decode_error)) {
         publish_failed_ = true;
-        return true;  // nothing committed: the batch is consumed again after recovery
+        state_lock.unlock();
+        // The engine may have applied part of this batch in memory: start
+        // over from the store so that it is applied exactly once.
+        return load_state(error);
       }
       dead_letters = true;
       continue;
     }
     v1::Decision* decision = slot.fresh();
     engine_->apply(envelope, Position{m->partition, m->offset}, decision);
+    outcomes[{v1::Decision::Outcome_Name(decision->outcome()), decision->reason()}]++;
     outbox.push_back({decision->seq(), m->partition, std::string(key_of(*m)), encode(*decision)});
   }
+  if (state_lock.owns_lock()) state_lock.unlock();
   if (dead_letters) {
     if (auto s = producer_->flush(options_.broker_timeout); !s.ok()) {
       // The engine already applied this batch in memory: start over from the
@@ -338,13 +356,48 @@ bool Pipeline::run_batch(std::string* error) {
     *error = "committing a batch: " + s.message();
     return false;
   }
-  stats_.commit_ms.record(seconds_since(commit_started) * 1e3);
+  const double commit_ms = seconds_since(commit_started) * 1e3;
+  stats_.commit_ms.record(commit_ms);
+  stats_.commit_seconds.observe(commit_ms / 1e3);
+  stats_.batch_records.observe(static_cast<double>(records.size()));
   stats_.batches++;
   stats_.events += static_cast<std::int64_t>(records.size());
+  publish_batch_stats(outcomes);
   for (const auto& entry : outbox) {
     if (!publish(entry)) break;  // recover() resends from the outbox
   }
   spdlog::debug("campaignd: batch of {} in {:.1f} ms", records.size(), seconds_since(started) * 1e3);
+  return true;
+}
+
+// Merges a batch's decision counts into the shared snapshot, with the lag of
+// every assigned partition from the consumer's cached watermarks.
+void Pipeline::publish_batch_stats(const std::map<std::pair<std::string, std::string>, std::int64_t>& decisions) {
+  std::map<std::int32_t, std::int64_t> lag;
+  for (std::int32_t p = 0; p < partitions_; ++p) {
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_get_watermark_offsets(consumer_->handle(), options_.events_topic.c_str(), p, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    auto next = next_offsets_.find(p);
+    lag[p] = std::max<std::int64_t>(0, high - (next == next_offsets_.end() ? low : next->second));
+  }
+  std::lock_guard lock(stats_.mutex);
+  for (const auto& [key, n] : decisions) stats_.shared.decisions[key] += n;
+  stats_.shared.lag = std::move(lag);
+}
+
+bool Pipeline::checkpoint(const std::string& dir, std::string* error) {
+  if (!store_open_) {
+    *error = "the state store is not open yet";
+    return false;
+  }
+  if (auto s = store_->checkpoint(dir); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
   return true;
 }
 

@@ -28,11 +28,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
 #include "services/kafka/consumer.h"
+#include "services/http/prometheus.h"
 #include "services/kafka/producer.h"
 #include "storage/state_store.h"
 
@@ -84,12 +87,29 @@ class LatencyHistogram {
   std::int64_t total_ = 0;
 };
 
-// Counters for logs and metrics; written by the pipeline thread only.
+// Counters for logs and metrics; written by the pipeline thread, read by
+// any (the HTTP thread serving /metrics).
 struct PipelineStats {
   std::atomic<std::int64_t> batches{0}, events{0}, dead_letters{0}, decisions_published{0};
   std::atomic<std::int64_t> outbox_replayed{0};
+  // Recovered and consuming (GET /readyz).
   std::atomic<bool> ready{false};
-  LatencyHistogram commit_ms;
+  LatencyHistogram commit_ms;  // pipeline thread only (logs)
+  http::AtomicHistogram<10> commit_seconds{{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}};
+  http::AtomicHistogram<8> batch_records{{1, 10, 100, 1000, 2000, 5000, 10000, 50000}};
+
+  // Decisions by outcome and reason, and the input lag per partition
+  // (high watermark minus the next offset to decide), guarded by `mutex`.
+  struct Snapshot {
+    std::map<std::pair<std::string, std::string>, std::int64_t> decisions;  // (outcome, reason) -> count
+    std::map<std::int32_t, std::int64_t> lag;                              // partition -> records
+  };
+  Snapshot snapshot() const {
+    std::lock_guard lock(mutex);
+    return shared;
+  }
+  mutable std::mutex mutex;
+  Snapshot shared;
 };
 
 class Pipeline {
@@ -103,7 +123,25 @@ class Pipeline {
   bool run(const std::atomic<bool>& stop, std::string* error);
 
   const PipelineStats& stats() const { return stats_; }
-  const Engine& engine() const { return *engine_; }
+
+  // Calls f(const Engine&) with the state as of the last decided event,
+  // under the state lock: the pipeline decides in chunks of kChunkRecords
+  // and takes the lock per chunk, so a reader waits at most one chunk and
+  // the decision loop waits at most one reader. Keep f short. Returns false
+  // (without calling f) before the state is loaded.
+  template <class F>
+  bool read_state(F&& f) const {
+    std::lock_guard lock(state_mutex_);
+    if (!engine_) return false;
+    std::forward<F>(f)(*engine_);
+    return true;
+  }
+
+  // A RocksDB checkpoint of the committed state in `dir` (POST
+  // /v1/admin/checkpoint); safe from any thread once ready.
+  bool checkpoint(const std::string& dir, std::string* error);
+
+  static constexpr std::size_t kChunkRecords = 256;
 
  private:
   bool open(std::string* error);
@@ -120,8 +158,12 @@ class Pipeline {
 
   PipelineOptions options_;
   PipelineStats stats_;
+  void publish_batch_stats(const std::map<std::pair<std::string, std::string>, std::int64_t>& decisions);
+
+  mutable std::mutex state_mutex_;  // guards engine_ against readers (read_state)
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<storage::StateStore> store_;
+  std::atomic<bool> store_open_{false};
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;
   int partitions_ = 0;
