@@ -1,24 +1,44 @@
 #!/usr/bin/env bash
-# `make run`: the pilot and festival demos through the engine, end to end on
-# files: simulate -> replay -> reconcile -> report. Output lands in var/demo.
+# `make run`: campaignd on the embedded development broker with the demo
+# (pilot + festival) and the HTTP API, in the foreground. Ctrl-C stops it
+# cleanly. The embedded broker keeps its topics in memory, so every run
+# starts from a fresh state dir under var/run.
 set -euo pipefail
 build=${1:-build}
-ctl="$build/services/campaignctl/campaignctl"
-out=var/demo
-mkdir -p "$out"
+http=${DANGOL_HTTP:-127.0.0.1:8080}
+campaignd="$build/services/campaignd/campaignd"
+state=var/run/state
+rm -rf "$state"
+mkdir -p var/run
 
-echo "== pilot: simulate, replay, reconcile"
-"$ctl" simulate pilot > "$out/pilot.jsonl"
-"$ctl" replay --events "$out/pilot.jsonl" --decisions "$out/pilot.decisions.jsonl"
-"$ctl" reconcile --decisions "$out/pilot.decisions.jsonl"
-"$ctl" report --events "$out/pilot.jsonl"
+"$campaignd" --brokers embedded --state-dir "$state" --demo --http "$http" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 
-echo
-echo "== festival (200,000 events): simulate, replay, reconcile"
-"$ctl" simulate festival --events 200000 > "$out/festival.jsonl"
-"$ctl" replay --events "$out/festival.jsonl" --decisions "$out/festival.decisions.jsonl"
-"$ctl" reconcile --decisions "$out/festival.decisions.jsonl"
-"$ctl" report --events "$out/festival.jsonl"
+# Tell the user where to look once the API answers and the demo is in.
+for _ in $(seq 1 100); do
+  if ! kill -0 $pid 2>/dev/null; then wait $pid; exit $?; fi
+  if curl -sf "http://$http/readyz" >/dev/null 2>&1 &&
+     curl -sf "http://$http/v1/campaigns" 2>/dev/null | grep -q buy-local; then
+    break
+  fi
+  sleep 0.2
+done
+cat <<EOF
 
-echo
-echo "Files are in $out/. Try: $ctl report --events $out/festival.jsonl --format json"
+  Dangol is running: campaignd, embedded development broker, demo data
+  (the Mangwon pilot and a 100,000-event festival). Try, in another shell:
+
+    curl http://$http/v1/campaigns
+    curl http://$http/v1/markets/mkt-mangwon
+    curl http://$http/v1/reconciliation
+    curl http://$http/metrics
+    curl -X POST 'http://$http/v1/events?wait=1' -d \\
+      '{"eventId":"try-1","occurredAt":"2023-12-01T09:00:00+09:00","channelAdded":{"merchantId":"m-001","customerId":"c-try"}}'
+    curl http://$http/v1/coupons/try-1/welcome-mangwon-2023
+
+  Without --auth-file every request acts as admin (loopback only).
+  Ctrl-C stops campaignd (it finishes its batch and commits).
+
+EOF
+wait $pid

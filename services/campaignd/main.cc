@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--http-threads", http_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
   int http_request_timeout_ms = 10'000;
+  std::size_t http_max_connections = 1024;
+  app.add_option("--http-max-connections", http_max_connections, "Most open HTTP connections")
+      ->check(CLI::Range(1, 100'000));
   app.add_option("--http-request-timeout-ms", http_request_timeout_ms,
                  "Longest time a client may take to send one request")
       ->check(CLI::Range(100, 600'000));
@@ -231,6 +234,7 @@ int main(int argc, char** argv) {
     server_options.port = http_port;
     server_options.threads = http_threads;
     server_options.request_timeout = std::chrono::milliseconds(http_request_timeout_ms);
+    server_options.max_connections = http_max_connections;
     auto* handler_api = api.get();
     if (!dangol::http::Server::start(
             server_options, [handler_api](dangol::http::Request& r, dangol::http::Reply reply) {

@@ -1,7 +1,7 @@
 #include "services/http/prometheus.h"
 
 #include <cmath>
-#include <cstdio>
+#include <charconv>
 
 namespace dangol::http {
 namespace {
@@ -29,9 +29,11 @@ void append_double(double v, std::string* out) {
     *out += "NaN";
     return;
   }
+  // The shortest text that reads back as the same double ("0.1", not
+  // "0.10000000000000001").
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.17g", v);
-  out->append(buf, static_cast<std::size_t>(n));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, ec == std::errc() ? static_cast<std::size_t>(end - buf) : 0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -22,7 +23,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const ServerOptions& options, const Handler& handler,
           std::shared_ptr<ServerStats> stats)
-      : stream_(std::move(socket)), options_(options), handler_(handler), stats_(std::move(stats)) {
+      : stream_(std::move(socket)), deadline_(stream_.get_executor()), options_(options), handler_(handler), stats_(std::move(stats)) {
     stats_->connections_open++;
   }
   ~Session() { stats_->connections_open--; }
@@ -45,16 +46,27 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     parser_->body_limit(options_.max_body_bytes);
     // An idle keep-alive connection may wait longer than a request that has
-    // started; both are bounded.
-    stream_.expires_after(first_request_ ? options_.request_timeout : options_.idle_timeout);
+    // started; both are bounded. Our own timer, not the stream's expiry:
+    // that one closes the socket, and a slow client should still hear 408.
+    stream_.expires_never();
+    timed_out_ = false;
+    deadline_.expires_after(first_request_ ? options_.request_timeout : options_.idle_timeout);
+    deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     beast_http::async_read(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     first_request_ = false;
+    deadline_.cancel();
     if (ec == beast_http::error::end_of_stream || ec == asio::error::connection_reset) return close();
-    if (ec == beast::error::timeout) {
+    if (timed_out_ && ec) {
       stats_->timeouts++;
       // Tell a client that started a request but was too slow; an idle
       // keep-alive connection is just closed.
@@ -125,6 +137,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer deadline_;
+  bool timed_out_ = false;
   const ServerOptions& options_;
   const Handler& handler_;
   std::shared_ptr<ServerStats> stats_;
