@@ -546,6 +546,17 @@ http::Response Api::post_checkpoint(const http::Request& request) {
   const std::filesystem::path target(dir);
   if (!target.is_absolute()) return error(Status::bad_request, "dir must be an absolute path");
   if (std::filesystem::exists(target, ec)) return error(Status::conflict, dir + " exists already");
+  if (!options_.state_dir.empty()) {
+    const auto state = std::filesystem::weakly_canonical(options_.state_dir, ec).lexically_normal();
+    const auto rel = std::filesystem::weakly_canonical(target, ec).lexically_normal().lexically_relative(state);
+    if (!rel.empty() && *rel.begin() != "..") {
+      return error(Status::bad_request, "dir must be outside the state dir " + options_.state_dir);
+    }
+  }
+  // RocksDB creates the checkpoint directory itself, not its parents.
+  if (std::filesystem::create_directories(target.parent_path(), ec); ec) {
+    return error(Status::internal_server_error, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  }
   std::string why;
   auto started = std::chrono::steady_clock::now();
   if (!pipeline_.checkpoint(dir, &why)) return error(Status::internal_server_error, why);

@@ -156,4 +156,22 @@ BENCHMARK(BM_DecodeApplyEncode)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
+// The full invariant check of DESIGN §4 over the state the workload leaves:
+// what GET /v1/reconciliation costs while it holds the state lock.
+void BM_CheckInvariants(benchmark::State& state) {
+  const auto& events = festival_envelopes();
+  dangol::Engine engine;
+  dangol::v1::Envelope envelope;
+  for (const auto& bytes : events) {
+    envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    engine.decide(envelope);
+  }
+  for (auto _ : state) {
+    auto violations = engine.check_invariants();
+    benchmark::DoNotOptimize(violations.data());
+  }
+  state.counters["coupons"] = static_cast<double>(engine.state().coupons.size());
+}
+BENCHMARK(BM_CheckInvariants)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 BENCHMARK_MAIN();

@@ -250,7 +250,7 @@ class Checker:
         mounts = {m.get("mountPath"): m.get("name") for m in c.get("volumeMounts") or []}
         claims = {(t.get("metadata") or {}).get("name") for t in spec.get("volumeClaimTemplates") or []}
         state_dir = flags.get("--state-dir")
-        if state_dir and mounts.get(state_dir) not in claims:
+        if state_dir and not any(mounts.get(d) in claims for d in parents_of(state_dir)):
             self.problem(where, f"--state-dir {state_dir} is not mounted from a volumeClaimTemplate")
         auth = flags.get("--auth-file")
         if auth:
@@ -461,7 +461,7 @@ class Checker:
                 parts = str(v).split(":")
                 targets[parts[1]] = parts[0]
         state_dir = flags.get("--state-dir")
-        if state_dir and state_dir not in targets:
+        if state_dir and not any(d in targets for d in parents_of(state_dir)):
             self.problem(where, f"--state-dir {state_dir} is not on a volume (state would be lost with the container)")
         auth = flags.get("--auth-file")
         if auth and auth not in targets and os.path.dirname(auth) not in targets:
@@ -656,6 +656,15 @@ class Checker:
             self.problem("deploy/README.md", "missing")
         return self.problems
 
+
+
+def parents_of(path):
+    """The path and every directory above it: a state dir may live below a mount."""
+    out = []
+    while path and path not in out:
+        out.append(path)
+        path = os.path.dirname(path)
+    return out
 
 def _glob(root, pattern):
     import glob

@@ -329,10 +329,13 @@ TEST_F(ApiTest, BadRequestsGetAReasonAndLoseNothing) {
   HttpReply checkpoint = post(port_, "/v1/admin/checkpoint", "{\"dir\":\"relative/path\"}");
   EXPECT_EQ(checkpoint.status, 400);
   EXPECT_EQ(post(port_, "/v1/admin/checkpoint", "not json").status, 400);
+  HttpReply inside = post(port_, "/v1/admin/checkpoint", "{\"dir\":\"" + (*dir_ / "state" / "cp").string() + "\"}");
+  EXPECT_EQ(inside.status, 400);
+  EXPECT_NE(inside.body.find("outside the state dir"), std::string::npos) << inside.body;
 }
 
 TEST_F(ApiTest, CheckpointIsWrittenOnceToANewDirectory) {
-  const fs::path target = *dir_ / "backup-1";
+  const fs::path target = *dir_ / "backups" / "nested" / "backup-1";  // parents are created
   HttpReply r = post(port_, "/v1/admin/checkpoint", "{\"dir\":\"" + target.string() + "\"}");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(fs::exists(target / "CURRENT"));
