@@ -27,6 +27,8 @@ Status Consumer::create(ConsumerOptions options, std::unique_ptr<Consumer>* out)
 }
 
 Consumer::~Consumer() {
+  queue_.reset();  // before the handle they belong to
+  topics_.clear();
   if (handle_) {
     // Leaves no assignment behind; errors at shutdown have no one to tell.
     (void)rd_kafka_assign(handle_.get(), nullptr);
@@ -34,8 +36,20 @@ Consumer::~Consumer() {
   }
 }
 
+Status Consumer::learn_topic(const std::string& topic, std::chrono::milliseconds timeout) {
+  if (topics_.count(topic) != 0) return Status::Ok();
+  TopicPtr rkt(rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr));
+  if (!rkt) return Status::FromCode(rd_kafka_last_error(), "topic " + topic);
+  int partitions = 0;
+  if (Status s = fetch_partition_count(handle_.get(), topic, timeout, &partitions); !s.ok()) return s;
+  topics_.emplace(topic, std::move(rkt));
+  return Status::Ok();
+}
+
 Status Consumer::assign(const std::string& topic, int partition_count,
                         const std::map<std::int32_t, std::int64_t>& next_offsets) {
+  // Best effort: without it the first fetch waits for a metadata refresh.
+  learn_topic(topic, std::chrono::milliseconds(2'000)).IgnoreError();
   PartitionListPtr list(rd_kafka_topic_partition_list_new(partition_count));
   for (int p = 0; p < partition_count; ++p) {
     auto* tp = rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
@@ -48,23 +62,41 @@ Status Consumer::assign(const std::string& topic, int partition_count,
 Status Consumer::poll_batch(std::size_t max_records, std::chrono::milliseconds max_wait,
                             std::vector<MessagePtr>* out) {
   out->clear();
+  if (queue_ == nullptr) queue_.reset(rd_kafka_queue_get_consumer(handle_.get()));
+  if (batch_.size() < max_records) batch_.resize(max_records);
   const auto deadline = std::chrono::steady_clock::now() + max_wait;
-  while (out->size() < max_records) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    // Once something arrived, only take what is already buffered.
-    int wait_ms = out->empty() ? static_cast<int>(std::max<std::int64_t>(left.count(), 0)) : 0;
-    MessagePtr m(rd_kafka_consumer_poll(handle_.get(), wait_ms));
-    if (!m) {
-      if (!out->empty() || left.count() <= 0) break;
-      continue;
-    }
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+  Status first_error;
+  // Keeps the records after a failed one: they are consumed already, and
+  // dropping them would skip them.
+  auto take = [&](rd_kafka_message_t* raw) {
+    MessagePtr m(raw);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::FromCode(m->err, "consume").WithDetail(rd_kafka_message_errstr(m.get()));
+      if (first_error.ok()) {
+        first_error = Status::FromCode(m->err, "consume").WithDetail(rd_kafka_message_errstr(m.get()));
+      }
+      return;
     }
     out->push_back(std::move(m));
+  };
+  while (out->empty() && first_error.ok()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    rd_kafka_message_t* first =
+        rd_kafka_consume_queue(queue_.get(), static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+    if (first != nullptr) {
+      take(first);
+    } else if (left.count() <= 0) {
+      return Status::Ok();
+    }
   }
-  return Status::Ok();
+  // Then what is already buffered, many per call: one call per record
+  // costs more than deciding the record does.
+  while (out->size() < max_records && first_error.ok()) {
+    ssize_t n = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data(), max_records - out->size());
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) take(batch_[i]);
+  }
+  return first_error;
 }
 
 Status Consumer::watermarks(const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout,
@@ -107,6 +139,7 @@ Status read_range(Consumer& reader, const std::string& topic, std::int32_t parti
                   std::int64_t to, std::chrono::milliseconds timeout, std::vector<OwnedRecord>* out) {
   out->clear();
   if (from >= to) return Status::Ok();
+  reader.learn_topic(topic, timeout).IgnoreError();  // best effort, as in assign()
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = from;
   if (Status s = Status::FromCode(rd_kafka_assign(reader.handle(), list.get()), "assign " + topic); !s.ok()) {
@@ -126,7 +159,42 @@ Status read_range(Consumer& reader, const std::string& topic, std::int32_t parti
   return Status::FromCode(RD_KAFKA_RESP_ERR__TIMED_OUT, "read " + topic + " [" + std::to_string(partition) + "]");
 }
 
-std::string header_value(const rd_kafka_message_t* message, const char* name) {
+Status read_ranges(Consumer& reader, const std::vector<OffsetRange>& ranges, std::chrono::milliseconds timeout,
+                   const std::function<void(std::size_t, const rd_kafka_message_t&)>& on_record) {
+  // (topic, partition) -> index in ranges, for the ranges not read yet.
+  std::map<std::pair<std::string, std::int32_t>, std::size_t, std::less<>> open;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size())));
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const OffsetRange& r = ranges[i];
+    if (r.from >= r.to) continue;
+    reader.learn_topic(r.topic, timeout).IgnoreError();  // best effort, as in assign()
+    rd_kafka_topic_partition_list_add(list.get(), r.topic.c_str(), r.partition)->offset = r.from;
+    open[{r.topic, r.partition}] = i;
+  }
+  if (open.empty()) return Status::Ok();
+  if (Status s = Status::FromCode(rd_kafka_assign(reader.handle(), list.get()), "assign"); !s.ok()) return s;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<MessagePtr> batch;
+  std::pair<std::string, std::int32_t> key;
+  while (!open.empty() && std::chrono::steady_clock::now() < deadline) {
+    Status s = reader.poll_batch(10'000, std::chrono::milliseconds(100), &batch);
+    if (!s.ok() && !s.retriable()) return s;
+    for (const auto& m : batch) {
+      key.first = rd_kafka_topic_name(m->rkt);
+      key.second = m->partition;
+      auto it = open.find(key);
+      if (it == open.end()) continue;  // read to its end already
+      const OffsetRange& r = ranges[it->second];
+      if (m->offset < r.to) on_record(it->second, *m);
+      if (m->offset >= r.to - 1) open.erase(it);
+    }
+  }
+  if (open.empty()) return Status::Ok();
+  const auto& [topic, partition] = open.begin()->first;
+  return Status::FromCode(RD_KAFKA_RESP_ERR__TIMED_OUT, "read " + topic + " [" + std::to_string(partition) + "]");
+}
+
+std::string_view header_view(const rd_kafka_message_t* message, const char* name) {
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
   const void* value = nullptr;
@@ -134,7 +202,11 @@ std::string header_value(const rd_kafka_message_t* message, const char* name) {
   if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR || value == nullptr) {
     return {};
   }
-  return std::string(static_cast<const char*>(value), size);
+  return {static_cast<const char*>(value), size};
+}
+
+std::string header_value(const rd_kafka_message_t* message, const char* name) {
+  return std::string(header_view(message, name));
 }
 
 }  // namespace dangol::kafka

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,12 @@ class Consumer {
   // log start means records were deleted).
   Status assign(const std::string& topic, int partition_count, const std::map<std::int32_t, std::int64_t>& next_offsets);
 
+  // Makes the client learn `topic`'s partitions now (once): a client that
+  // is assigned a topic it has no metadata for waits for its next periodic
+  // refresh, about a second, before it fetches anything. assign() and
+  // read_range() call it.
+  Status learn_topic(const std::string& topic, std::chrono::milliseconds timeout);
+
   // Up to max_records records, waiting at most max_wait for the first and
   // returning early once the batch is full. Transport errors are returned as
   // a retriable status (the batch may still hold records received before).
@@ -56,6 +63,9 @@ class Consumer {
  private:
   Consumer() = default;
   HandlePtr handle_;
+  std::map<std::string, TopicPtr, std::less<>> topics_;  // learnt: kept so that their metadata stays known
+  QueuePtr queue_;                           // the consumer queue, for batch reads
+  std::vector<rd_kafka_message_t*> batch_;  // poll_batch's scratch
 };
 
 // A record copied out of librdkafka (whose messages must all be freed before
@@ -74,7 +84,24 @@ struct OwnedRecord {
 Status read_range(Consumer& reader, const std::string& topic, std::int32_t partition, std::int64_t from,
                   std::int64_t to, std::chrono::milliseconds timeout, std::vector<OwnedRecord>* out);
 
+// The records [from, to) of one partition.
+struct OffsetRange {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t from = 0, to = 0;
+};
+
+// Reads all `ranges` at once with `reader` (a consumer used for nothing
+// else meanwhile), calling on_record(index in ranges, record) for each
+// record, in offset order within a range; for reading the tails of many
+// partitions without copying them. Fails if they are not all read within
+// `timeout`.
+Status read_ranges(Consumer& reader, const std::vector<OffsetRange>& ranges, std::chrono::milliseconds timeout,
+                   const std::function<void(std::size_t, const rd_kafka_message_t&)>& on_record);
+
 // The value of header `name` of a record, or empty.
 std::string header_value(const rd_kafka_message_t* message, const char* name);
+// The same as a view into the record (valid while it lives).
+std::string_view header_view(const rd_kafka_message_t* message, const char* name);
 
 }  // namespace dangol::kafka

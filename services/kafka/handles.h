@@ -37,6 +37,9 @@ struct PartitionListDeleter {
 struct MetadataDeleter {
   void operator()(const rd_kafka_metadata_t* p) const { rd_kafka_metadata_destroy(p); }
 };
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* p) const { rd_kafka_queue_destroy(p); }
+};
 struct MockClusterDeleter {
   void operator()(rd_kafka_mock_cluster_t* p) const { rd_kafka_mock_cluster_destroy(p); }
 };
@@ -48,6 +51,7 @@ using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using MockClusterPtr = std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 
 using Settings = std::vector<std::pair<std::string, std::string>>;
 

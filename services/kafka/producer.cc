@@ -1,5 +1,6 @@
 #include "services/kafka/producer.h"
 
+#include <array>
 #include <numeric>
 #include <vector>
 
@@ -84,6 +85,7 @@ void Producer::on_delivery_report(rd_kafka_t*, const rd_kafka_message_t* m, void
 
 void Producer::record_error(const Status& s) {
   if (first_error_.ok()) first_error_ = s;
+  if (flush_error_.ok()) flush_error_ = s;
 }
 
 Status Producer::with_context(Status s) const {
@@ -106,12 +108,14 @@ Status Producer::produce(const OutRecord& r) {
   rd_kafka_topic_t* rkt = topic(r.topic);
   if (rkt == nullptr) return Status::FromCode(rd_kafka_last_error(), "topic " + std::string(r.topic));
 
-  std::vector<rd_kafka_vu_t> vus;
-  vus.reserve(6 + r.headers.size());
-  auto add = [&vus](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
-    vus.emplace_back();
-    vus.back().vtype = type;
-    return vus.back();
+  // On the stack: campaignd produces one record per decision.
+  std::array<rd_kafka_vu_t, kMaxHeaders + 6> vus;
+  if (r.headers.size() > kMaxHeaders) return Status::Invalid("too many headers");
+  std::size_t used = 0;
+  auto add = [&vus, &used](rd_kafka_vtype_t type) -> rd_kafka_vu_t& {
+    rd_kafka_vu_t& vu = vus[used++];
+    vu.vtype = type;
+    return vu;
   };
   add(RD_KAFKA_VTYPE_RKT).u.rkt = rkt;
   add(RD_KAFKA_VTYPE_PARTITION).u.i32 = r.partition;
@@ -136,7 +140,7 @@ Status Producer::produce(const OutRecord& r) {
 
   const auto deadline = Clock::now() + std::chrono::milliseconds(options_.message_timeout_ms);
   for (;;) {
-    rd_kafka_error_t* error = rd_kafka_produceva(handle_.get(), vus.data(), vus.size());
+    rd_kafka_error_t* error = rd_kafka_produceva(handle_.get(), vus.data(), used);
     if (error == nullptr) break;
     if (rd_kafka_error_code(error) != RD_KAFKA_RESP_ERR__QUEUE_FULL || Clock::now() >= deadline) {
       return with_context(Status::FromError(error, "producing to " + std::string(r.topic)));
@@ -147,7 +151,12 @@ Status Producer::produce(const OutRecord& r) {
     rd_kafka_poll(handle_.get(), 100);
     if (!fatal_error_.ok()) return fatal_error_;
   }
-  rd_kafka_poll(handle_.get(), 0);  // serve reports as they come, cheaply
+  // Serve reports as they come, but not on every record: serving is a
+  // queue operation that costs as much as producing.
+  if (++produced_since_poll_ >= kPollEvery) {
+    produced_since_poll_ = 0;
+    rd_kafka_poll(handle_.get(), 0);
+  }
   return Status::Ok();
 }
 
@@ -159,7 +168,12 @@ Status Producer::flush(std::chrono::milliseconds timeout) {
     return with_context(Status::FromCode(
         err, "flush: " + std::to_string(in_flight()) + " records undelivered after " + std::to_string(timeout.count()) + " ms"));
   }
-  return first_error_;
+  if (!fatal_error_.ok()) return fatal_error_;
+  // A failure is reported by one flush, not by every later one: a caller
+  // that resends after a failure must be able to see the resend succeed.
+  Status s = std::move(flush_error_);
+  flush_error_ = Status();
+  return s;
 }
 
 Status Producer::partition_count(std::string_view topic, int* count) {

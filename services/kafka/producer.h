@@ -75,6 +75,7 @@ struct ProducerOptions {
 class Producer {
  public:
   static constexpr int kMaxTags = 8;
+  static constexpr std::size_t kMaxHeaders = 10;  // per record
 
   static Status create(ProducerOptions options, std::unique_ptr<Producer>* out);
   // Undelivered records are purged; flush() first to deliver them.
@@ -84,14 +85,16 @@ class Producer {
 
   // Enqueues one record (key and value are copied). While the local queue is
   // full it serves delivery reports and waits (never spins), up to
-  // message_timeout_ms. Fails at once after a fatal client error.
+  // message_timeout_ms. Fails at once after a fatal client error. Delivery
+  // reports are served every kPollEvery records (and by poll()/flush()).
   Status produce(const OutRecord& record);
 
   // Serves delivery reports for up to `timeout`.
   void poll(std::chrono::milliseconds timeout);
 
   // Waits until every record has its delivery report, up to `timeout`.
-  // Ok only if nothing is left in flight and no delivery has failed.
+  // Ok only if nothing is left in flight and no delivery failed since the
+  // previous flush() (first_error() keeps the first failure ever).
   Status flush(std::chrono::milliseconds timeout);
 
   // The topic's partition count from the brokers (cached after the first
@@ -131,7 +134,10 @@ class Producer {
   std::array<std::int64_t, kMaxTags> delivered_{};
   std::int64_t failed_ = 0;
   std::int64_t queue_full_waits_ = 0;
+  static constexpr int kPollEvery = 64;  // produce() serves delivery reports every this many records
+  int produced_since_poll_ = 0;
   Status first_error_;
+  Status flush_error_;  // the first failure since the last flush()
   Status fatal_error_;
   std::string last_client_error_;
 };

@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "proto/json_codec.h"
+#include "services/kafka/admin.h"
+#include "services/kafka/consumer.h"
 #include "services/kafka/dev_broker.h"
 #include "services/kafka/envelope_producer.h"
 #include "services/kafka/handles.h"
@@ -279,6 +281,39 @@ TEST_F(ProducerTest, HeadersAndDeliveryCallbackCarryTheCallersData) {
   rd_kafka_consumer_close(rk.get());
 }
 
+TEST_F(ProducerTest, ReadRangesReadsTheTailsOfManyPartitionsAtOnce) {
+  // Proves campaignd's tail read: ranges of several partitions of two
+  // topics are read together, each record of a range exactly once and in
+  // offset order, records outside the ranges not at all, headers in place.
+  std::unique_ptr<kafka::Producer> producer;
+  ASSERT_TRUE(kafka::Producer::create(producer_options(broker_->bootstrap_servers()), &producer).ok());
+  for (int i = 0; i < 50; ++i) {
+    const std::string seq = std::to_string(i);
+    const kafka::Header headers[] = {{"seq", seq}};
+    for (std::int32_t p : {0, 3}) {
+      ASSERT_TRUE(producer->produce({.topic = "campaign.decisions", .value = seq, .partition = p, .headers = headers}).ok());
+    }
+    ASSERT_TRUE(producer->produce({.topic = "campaign.dlq", .value = seq, .partition = 1, .headers = headers}).ok());
+  }
+  ASSERT_TRUE(producer->flush(seconds(15)).ok());
+  std::unique_ptr<kafka::Consumer> reader;
+  ASSERT_TRUE(kafka::Consumer::create({.bootstrap_servers = broker_->bootstrap_servers()}, &reader).ok());
+  const std::vector<kafka::OffsetRange> ranges = {
+      {"campaign.decisions", 0, 40, 50}, {"campaign.decisions", 3, 0, 5}, {"campaign.dlq", 1, 49, 50},
+      {"campaign.decisions", 2, 0, 0}};  // empty: nothing to read
+  std::map<std::size_t, std::vector<std::int64_t>> offsets;
+  kafka::Status s = kafka::read_ranges(*reader, ranges, seconds(15), [&](std::size_t i, const rd_kafka_message_t& m) {
+    offsets[i].push_back(m.offset);
+    EXPECT_EQ(kafka::header_view(&m, "seq"), std::to_string(m.offset));
+    EXPECT_EQ(kafka::header_view(&m, "absent"), "");
+  });
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(offsets[0], (std::vector<std::int64_t>{40, 41, 42, 43, 44, 45, 46, 47, 48, 49}));
+  EXPECT_EQ(offsets[1], (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(offsets[2], (std::vector<std::int64_t>{49}));
+  EXPECT_EQ(offsets.count(3), 0u);
+}
+
 TEST_F(ProducerTest, ReportsFailedDeliveriesWhenTheBrokerGoesDown) {
   // Proves that with the broker down (mock fault injection) every record
   // fails within message.timeout.ms with a retriable status, and flush says so.
@@ -299,6 +334,19 @@ TEST_F(ProducerTest, ReportsFailedDeliveriesWhenTheBrokerGoesDown) {
   EXPECT_EQ(producer->failed(), 10);
   EXPECT_EQ(producer->delivered(), 0);
   EXPECT_EQ(producer->first_error().code(), RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) << s.message();
+  // Once the broker is back, a resend flushes ok: a failure is reported
+  // once, not by every later flush (campaignd resends its outbox after one).
+  // (The client reconnects with backoff, so the first resends may time out
+  // too: each flush reports its own failures.)
+  ASSERT_EQ(rd_kafka_mock_broker_set_up(broker_->cluster(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    ASSERT_TRUE(producer->produce({.topic = "campaign.events", .key = "m-1", .value = "v"}).ok());
+    s = producer->flush(seconds(10));
+    if (s.ok()) break;
+  }
+  EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(producer->delivered(), 1);
+  EXPECT_EQ(producer->first_error().code(), RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
 }
 
 TEST_F(ProducerTest, MockBrokerDoesNotDeduplicateIdempotentRetries) {
@@ -330,6 +378,98 @@ TEST_F(ProducerTest, MockBrokerDoesNotDeduplicateIdempotentRetries) {
   std::vector<Consumed> records = consume_all(broker_->bootstrap_servers(), "campaign.events", kPartitions);
   ASSERT_EQ(records.size(), 100u) << "the mock deduplicated the retry: update campaignd's notes on the dev broker";
   for (std::size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].value, std::to_string(i % 50));
+}
+
+// ---------------------------------------------------------------- topics
+
+class TopicsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(kafka::DevBroker::start({}, &broker_).ok());
+    ASSERT_TRUE(kafka::Producer::create(producer_options(broker_->bootstrap_servers()), &producer_).ok());
+  }
+  // The topics the cluster lists (all-topics metadata: creates nothing).
+  std::map<std::string, int> listed() {
+    const rd_kafka_metadata_t* raw = nullptr;
+    std::map<std::string, int> out;
+    EXPECT_EQ(rd_kafka_metadata(producer_->handle(), 1, nullptr, &raw, 5000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    kafka::MetadataPtr md(raw);
+    for (int i = 0; md && i < md->topic_cnt; ++i) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+    return out;
+  }
+  void create(const std::string& topic, int partitions) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(broker_->cluster(), topic.c_str(), partitions, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  std::unique_ptr<kafka::DevBroker> broker_;
+  std::unique_ptr<kafka::Producer> producer_;
+};
+
+TEST_F(TopicsTest, ExistingTopicsWithEqualCountsAreAccepted) {
+  // Proves the normal case: the DevBroker's three topics, nothing created.
+  int partitions = 0;
+  std::vector<std::string> created;
+  kafka::Status s = kafka::ensure_topics(producer_->handle(), {"campaign.events", "campaign.decisions", "campaign.dlq"},
+                                         8, seconds(10), &partitions, &created);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(partitions, 4);
+  EXPECT_TRUE(created.empty());
+}
+
+TEST_F(TopicsTest, DifferentPartitionCountsAreRefusedWithBothCounts) {
+  // Proves a decisions or DLQ topic whose partition count differs from the
+  // events topic's stops campaignd with a message naming both counts.
+  create("t.events", 8);
+  create("t.decisions", 4);
+  create("t.dlq", 8);
+  int partitions = 0;
+  kafka::Status s = kafka::ensure_topics(producer_->handle(), {"t.events", "t.decisions", "t.dlq"}, 0, seconds(10),
+                                         &partitions);
+  ASSERT_FALSE(s.ok());
+  EXPECT_FALSE(s.retriable());
+  EXPECT_EQ(s.message(), "t.decisions has 4 partitions but t.events has 8; they must be equal (CONTRACT §2)");
+  create("u.events", 2);
+  create("u.decisions", 2);
+  create("u.dlq", 3);
+  s = kafka::ensure_topics(producer_->handle(), {"u.events", "u.decisions", "u.dlq"}, 0, seconds(10), &partitions);
+  EXPECT_EQ(s.message(), "u.dlq has 3 partitions but u.events has 2; they must be equal (CONTRACT §2)");
+}
+
+TEST_F(TopicsTest, MissingEventsTopicWithoutACountIsNotCreated) {
+  // Proves that without create_partitions nothing is created, not even by
+  // the lookup (which reads all topics' metadata rather than naming them:
+  // naming one lets the broker auto-create it with its defaults).
+  int partitions = 0;
+  kafka::Status s = kafka::ensure_topics(producer_->handle(), {"v.events", "v.decisions", "v.dlq"}, 0, seconds(10),
+                                         &partitions);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) << s.message();
+  EXPECT_NE(s.message().find("--partitions"), std::string::npos) << s.message();
+  auto topics = listed();
+  EXPECT_EQ(topics.count("v.events"), 0u);
+  EXPECT_EQ(topics.count("v.decisions"), 0u);
+}
+
+TEST_F(TopicsTest, AMissingTopicIsCreatedOrWaitedFor) {
+  // Proves a missing DLQ next to an existing events topic is either created
+  // with the events topic's partition count or, where the broker cannot
+  // create topics, reported as retriable, so that campaignd waits rather
+  // than guessing. (librdkafka 2.0.2's mock cluster names no controller, so
+  // its CreateTopics times out "waiting for controller": the creation
+  // itself is not exercised here.)
+  create("w.events", 6);
+  create("w.decisions", 6);
+  int partitions = 0;
+  std::vector<std::string> created;
+  kafka::Status s = kafka::ensure_topics(producer_->handle(), {"w.events", "w.decisions", "w.dlq"}, 0, seconds(2),
+                                         &partitions, &created);
+  if (s.ok()) {
+    EXPECT_EQ(partitions, 6);
+    EXPECT_EQ(created, std::vector<std::string>{"w.dlq"});
+    EXPECT_EQ(listed()["w.dlq"], 6);
+  } else {
+    EXPECT_TRUE(s.retriable()) << s.message();
+    EXPECT_EQ(listed().count("w.dlq"), 0u) << "nothing may be auto-created with the broker's default count";
+  }
 }
 
 TEST(Producer, UnreachableBrokersFailWithinTheTimeout) {

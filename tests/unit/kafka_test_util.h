@@ -210,6 +210,7 @@ class Child {
   pid_t pid() const { return pid_; }
   // Exit code after `signal`, or -1 if it did not exit within `limit`.
   int stop(int signal, milliseconds limit) {
+    if (pid_ <= 0) return -1;  // reaped already; kill(-1, …) would signal every process
     ::kill(pid_, signal);
     const auto deadline = Clock::now() + limit;
     int status = 0;
