@@ -60,10 +60,17 @@
 // campaign lists) are not stored: StateRestorer (engine/restore.h) rebuilds
 // them at load.
 
+#include <atomic>
+#include <concepts>
 #include <cstdint>
+#include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -78,6 +85,23 @@ namespace dangol::storage {
 
 inline constexpr std::uint32_t kFormatVersion = 1;
 
+// A batch prepared by StateStore::prepare() and not yet written: the
+// engine's changes and the next offsets, as a RocksDB WriteBatch. Movable;
+// reusable after write() (its buffer's capacity survives).
+class PendingCommit {
+ public:
+  PendingCommit();
+  ~PendingCommit();
+  PendingCommit(PendingCommit&&) noexcept;
+  PendingCommit& operator=(PendingCommit&&) noexcept;
+  bool empty() const;
+  std::size_t bytes() const;
+
+ private:
+  friend class StateStore;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;
+};
+
 // A decision waiting to be published (DESIGN §5 step 3).
 struct OutboxEntry {
   std::int64_t seq = 0;
@@ -85,6 +109,69 @@ struct OutboxEntry {
   std::string key;
   std::string value;
   bool operator==(const OutboxEntry&) const = default;
+};
+
+// A batch's outbox as it is stored (the 'x' record above), built entry by
+// entry in one buffer: no std::string per decision, and the buffer's
+// capacity survives clear(). Its index lets the publisher read each entry's
+// key and value in place.
+class OutboxBatch {
+ public:
+  struct Entry {
+    std::int64_t seq = 0;
+    std::int32_t partition = 0;
+    std::uint32_t key_at = 0, key_size = 0, value_at = 0, value_size = 0;
+  };
+
+  OutboxBatch() { clear(); }
+
+  void clear() {
+    bytes_.assign(sizeof(std::uint32_t), '\0');  // the entry count, patched by add()
+    entries_.clear();
+  }
+
+  // Appends an entry whose value write_value(std::string* out) appends to
+  // `out` (e.g. a protobuf's AppendToString), so it is encoded in place.
+  template <class WriteValue>
+    requires std::invocable<WriteValue&, std::string*>
+  void add(std::int64_t seq, std::int32_t partition, std::string_view key, WriteValue&& write_value) {
+    Entry e;
+    e.seq = seq;
+    e.partition = partition;
+    put(seq), put(partition), put(static_cast<std::uint32_t>(key.size()));
+    e.key_at = static_cast<std::uint32_t>(bytes_.size());
+    e.key_size = static_cast<std::uint32_t>(key.size());
+    bytes_.append(key);
+    const std::size_t size_at = bytes_.size();
+    put(std::uint32_t{0});  // the value's size, patched below
+    e.value_at = static_cast<std::uint32_t>(bytes_.size());
+    write_value(&bytes_);
+    e.value_size = static_cast<std::uint32_t>(bytes_.size() - e.value_at);
+    patch(size_at, e.value_size);
+    entries_.push_back(e);
+    patch(0, static_cast<std::uint32_t>(entries_.size()));
+  }
+  void add(std::int64_t seq, std::int32_t partition, std::string_view key, std::string_view value) {
+    add(seq, partition, key, [value](std::string* out) { out->append(value); });
+  }
+
+  bool empty() const { return entries_.empty(); }
+  std::size_t size() const { return entries_.size(); }
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::string_view key(const Entry& e) const { return {bytes_.data() + e.key_at, e.key_size}; }
+  std::string_view value(const Entry& e) const { return {bytes_.data() + e.value_at, e.value_size}; }
+  // The stored record's value: u32 count, {seq i64, partition i32, key, value}*.
+  std::string_view record() const { return bytes_; }
+
+ private:
+  template <class T>
+  void put(T v) {
+    bytes_.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void patch(std::size_t at, std::uint32_t v) { std::memcpy(bytes_.data() + at, &v, sizeof v); }
+
+  std::string bytes_;
+  std::vector<Entry> entries_;
 };
 
 class StateStore {
@@ -103,7 +190,9 @@ class StateStore {
   };
   // Rebuilds `engine` (fresh: nothing decided yet) from the store, turns on
   // its change tracking, and returns the next input offset per partition
-  // (empty when the store is new). Must be called once before commit().
+  // (empty when the store is new). Must be called before commit(); may be
+  // called again with another fresh engine (when the one in memory went
+  // ahead of the store, e.g. after a prepared batch was dropped).
   Status load(Engine* engine, std::map<std::int32_t, std::int64_t>* next_offsets, LoadStats* stats);
 
   // One fsynced WriteBatch: what the engine changed since the last commit
@@ -112,6 +201,20 @@ class StateStore {
   // On failure nothing is written and the log is kept.
   Status commit(Engine& engine, const std::map<std::int32_t, std::int64_t>& next_offsets,
                 const std::vector<OutboxEntry>& outbox);
+
+  // commit() in two halves, so that the engine can decide the next batch
+  // while this one is written (campaignd, DESIGN §5):
+  //
+  // prepare() serializes what the engine changed and the next offsets into
+  // `out`, numbers it as the next batch and clears the change log. From
+  // then on the batch exists only in `out`: if it is never written, the
+  // engine is ahead of the store and must be loaded again. Writes nothing.
+  Status prepare(Engine& engine, const std::map<std::int32_t, std::int64_t>& next_offsets, PendingCommit* out);
+  // write() adds `outbox` (seqs positive and increasing) and writes the
+  // batch, fsynced. It touches only the database, so it may run on another
+  // thread than prepare(); batches must be written one at a time, in
+  // prepare() order.
+  Status write(PendingCommit* pending, const OutboxBatch& outbox);
 
   // Every outbox entry not yet trimmed, in seq order.
   Status read_outbox(std::vector<OutboxEntry>* out);
@@ -126,19 +229,31 @@ class StateStore {
   Status checkpoint(const std::string& target_dir);
 
   // Bytes of the last committed WriteBatch, for logging and benchmarks.
-  std::size_t last_commit_bytes() const { return last_commit_bytes_; }
+  std::size_t last_commit_bytes() const { return last_commit_bytes_.load(); }
 
  private:
   class Loader;
   explicit StateStore(std::unique_ptr<rocksdb::DB> db);
   Status check_version();
-  Status put_outbox(const std::vector<OutboxEntry>& outbox, rocksdb::WriteBatch* batch);
+  Status flush_replayed_wal();
+  Status build(const Engine& engine, const std::map<std::int32_t, std::int64_t>& next_offsets,
+               std::uint64_t batch_number, rocksdb::WriteBatch* batch);
+  Status put_outbox(const OutboxBatch& outbox, rocksdb::WriteBatch* batch);
+  Status write_batch(rocksdb::WriteBatch* batch);
   Status trimmed_seq(std::int64_t* seq);
+  Status scan_outbox_records();
+  void note_outbox_record(const OutboxBatch& outbox);
 
   std::unique_ptr<rocksdb::DB> db_;
   bool loaded_ = false;
   std::uint64_t next_batch_ = 0;  // numbers the append-only chunks
-  std::size_t last_commit_bytes_ = 0;
+  std::atomic<std::size_t> last_commit_bytes_{0};
+  // The outbox records not yet deleted (first, last seq, in seq order) and
+  // the trim mark, once trim_outbox() read them.
+  std::mutex outbox_mutex_;
+  bool outbox_known_ = false;
+  std::int64_t trimmed_ = 0;
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> outbox_records_;
 };
 
 }  // namespace dangol::storage

@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <google/protobuf/io/coded_stream.h>
@@ -647,6 +648,87 @@ TEST(StateStore, CheckpointOpensToTheSameState) {
   ASSERT_TRUE(copy_store->read_outbox(&outbox).ok());
   EXPECT_EQ(outbox, (std::vector<OutboxEntry>{{1, 0, "k", "v"}}));
   EXPECT_TRUE(copy.check_invariants().empty());
+}
+
+TEST(StateStore, PreparedBatchesWrittenOnAnotherThreadEqualCommits) {
+  // Proves commit() in two halves (campaignd's pipeline): each batch's
+  // changes are prepared on the deciding thread, and written on another one
+  // while the next batch is decided; the store then loads the same state as
+  // an engine that never stopped, with every outbox entry in seq order.
+  std::ostringstream jsonl;
+  simulate::festival(jsonl, 5, 3'000);
+  const std::vector<Envelope> events = from_jsonl(jsonl.str());
+  TempDir dir;
+  Engine engine;
+  std::unique_ptr<StateStore> store;
+  std::map<std::int32_t, std::int64_t> offsets;
+  ASSERT_TRUE(open_and_load(dir.path(), &store, &engine, &offsets).ok());
+  PendingCommit pending[2];
+  OutboxBatch outbox[2];
+  std::thread writer;
+  Status written;
+  std::vector<OutboxEntry> want;
+  for (std::size_t begin = 0, b = 0; begin < events.size(); begin += 400, ++b) {
+    const std::size_t end = std::min(events.size(), begin + 400);
+    OutboxBatch& out = outbox[b % 2];
+    out.clear();
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::int64_t seq = engine.state().next_seq;
+      out.add(seq, 0, "k" + std::to_string(i), decide_bytes(engine, events[i], static_cast<std::int64_t>(i)));
+      want.push_back({seq, 0, "k" + std::to_string(i), std::string(out.value(out.entries().back()))});
+    }
+    offsets[0] = static_cast<std::int64_t>(end);
+    if (writer.joinable()) writer.join();
+    ASSERT_TRUE(written.ok()) << written.ToString();
+    ASSERT_TRUE(store->prepare(engine, offsets, &pending[b % 2]).ok());
+    EXPECT_TRUE(engine.changes().events.empty()) << "prepare() takes the change log";
+    writer = std::thread([&, b] { written = store->write(&pending[b % 2], outbox[b % 2]); });
+  }
+  writer.join();
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  std::vector<OutboxEntry> stored;
+  ASSERT_TRUE(store->read_outbox(&stored).ok());
+  EXPECT_EQ(stored, want);
+  store.reset();
+  Engine reloaded;
+  ASSERT_TRUE(open_and_load(dir.path(), &store, &reloaded, &offsets).ok());
+  EXPECT_EQ(offsets[0], static_cast<std::int64_t>(events.size()));
+  EXPECT_EQ(dump(engine.state()), dump(reloaded.state()));
+}
+
+TEST(StateStore, ABatchPreparedButNotWrittenIsGoneAfterAReload) {
+  // Proves what campaignd relies on when a batch cannot be committed (its
+  // dead letters were not delivered): loading again into a fresh engine
+  // gives the state as committed, and deciding the batch again from there
+  // commits the same state as an engine that never dropped anything.
+  std::vector<Envelope> events = RandomEvents(9).make(300);
+  TempDir dir;
+  Engine engine, reference;
+  std::unique_ptr<StateStore> store;
+  std::map<std::int32_t, std::int64_t> offsets;
+  ASSERT_TRUE(open_and_load(dir.path(), &store, &engine, &offsets).ok());
+  for (std::size_t i = 0; i < 150; ++i) decide_bytes(engine, events[i], static_cast<std::int64_t>(i));
+  ASSERT_TRUE(store->commit(engine, {{0, 150}}, {}).ok());
+  for (std::size_t i = 150; i < 300; ++i) decide_bytes(engine, events[i], static_cast<std::int64_t>(i));
+  PendingCommit dropped;
+  ASSERT_TRUE(store->prepare(engine, {{0, 300}}, &dropped).ok());
+  Engine again;
+  ASSERT_TRUE(store->load(&again, &offsets, nullptr).ok());
+  EXPECT_EQ(offsets[0], 150);
+  for (std::size_t i = 0; i < 150; ++i) decide_bytes(reference, events[i], static_cast<std::int64_t>(i));
+  EXPECT_EQ(dump(again.state()), dump(reference.state()));
+  for (std::size_t i = 150; i < 300; ++i) {
+    ASSERT_EQ(decide_bytes(again, events[i], static_cast<std::int64_t>(i)),
+              decide_bytes(reference, events[i], static_cast<std::int64_t>(i)));
+  }
+  PendingCommit redone;
+  ASSERT_TRUE(store->prepare(again, {{0, 300}}, &redone).ok());
+  ASSERT_TRUE(store->write(&redone, OutboxBatch()).ok());
+  store.reset();
+  Engine reloaded;
+  ASSERT_TRUE(open_and_load(dir.path(), &store, &reloaded, &offsets).ok());
+  EXPECT_EQ(offsets[0], 300);
+  EXPECT_EQ(dump(reloaded.state()), dump(reference.state()));
 }
 
 TEST(StateStore, RefusesCallsOutOfOrder) {
