@@ -116,6 +116,10 @@ void feed_demo(const std::string& brokers, const std::string& topic, const dango
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else (and before any thread exists): a SIGTERM that
+  // arrives while campaignd starts must stop it cleanly, not kill it.
+  std::thread signal_watcher = start_signal_watcher();
+  signal_watcher.detach();
   CLI::App app{"campaignd: decides campaign events from Kafka exactly once", "campaignd"};
   dangol::campaignd::PipelineOptions options;
   std::string brokers, decisions_format = "pb", log_level = "info";
@@ -126,7 +130,8 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--state-dir", options.state_dir, "RocksDB state directory")->required();
   app.add_option("--group", options.group_id, "Consumer group id (bookkeeping only; offsets live in the state)");
-  app.add_option("--partitions", partitions, "Partitions of the embedded broker's topics")
+  app.add_option("--partitions", partitions,
+                 "Partitions of the topics created when missing (and of the embedded broker's)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--events-topic", options.events_topic, "Events topic");
   app.add_option("--decisions-topic", options.decisions_topic, "Decisions topic");
@@ -189,9 +194,9 @@ int main(int argc, char** argv) {
       decisions_format == "json" ? dangol::campaignd::DecisionsFormat::kJson : dangol::campaignd::DecisionsFormat::kProtobuf;
   options.max_batch_records = batch_records;
   options.max_batch_wait = std::chrono::milliseconds(batch_wait_ms);
-
-  std::thread signal_watcher = start_signal_watcher();
-  signal_watcher.detach();
+  // Missing topics are created with --partitions (the three with the same
+  // count, CONTRACT §2); existing ones are checked for equal counts.
+  options.create_partitions = partitions;
 
   std::unique_ptr<dangol::kafka::DevBroker> dev_broker;
   if (brokers == "embedded") {

@@ -3,15 +3,25 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <thread>
 
 #include "engine/encode.h"
 #include "proto/json_codec.h"
+#include "services/kafka/admin.h"
 
 namespace dangol::campaignd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A batch's decisions live on one arena; its first block is reused, so
+// that a batch of decisions usually needs no malloc.
+constexpr std::size_t kArenaBlockBytes = 8 << 20;
+
+// Decisions per produce request and partition (batch.num.messages), which
+// bounds what a retry can duplicate (PipelineOptions::tail_records).
+constexpr int kProduceBatchRecords = 1'000;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -32,25 +42,59 @@ std::string_view key_of(const rd_kafka_message_t& m) {
   return m.key ? std::string_view(static_cast<const char*>(m.key), m.key_len) : std::string_view();
 }
 
+// Decisions by (outcome, reason) within a batch: a few distinct pairs, so a
+// short vector searched in order beats building two strings per event for a
+// map key.
+class OutcomeCounter {
+ public:
+  void add(const v1::Decision& d) {
+    for (auto& c : counts_) {
+      if (c.outcome == d.outcome() && c.reason == d.reason()) {
+        ++c.n;
+        return;
+      }
+    }
+    counts_.push_back({d.outcome(), d.reason(), 1});
+  }
+  void merge_into(std::map<std::pair<std::string, std::string>, std::int64_t>* out) const {
+    for (const auto& c : counts_) {
+      (*out)[{v1::Decision::Outcome_Name(c.outcome), c.reason}] += c.n;
+    }
+  }
+
+ private:
+  struct Count {
+    v1::Decision::Outcome outcome;
+    std::string reason;
+    std::int64_t n;
+  };
+  std::vector<Count> counts_;
+};
+
 }  // namespace
 
+Pipeline::~Pipeline() { (void)stop_workers(nullptr); }
+
 bool Pipeline::run(const std::atomic<bool>& stop, std::string* error) {
-  if (!open(error) || !recover(stop, error)) return false;
-  stats_.ready = true;
+  if (!start(stop, error)) return false;
   while (!stop.load()) {
-    if (publish_failed_) {
-      // A delivery failed (broker down past the message timeout): derive
-      // what is published from the topic again and resend the rest.
-      stats_.ready = false;
-      backoff(stop);
-      if (!recover(stop, error)) return false;
-      stats_.ready = true;
+    bool reload = false;
+    {
+      std::lock_guard lock(jobs_mutex_);
+      reload = reload_needed_ || !commit_error_.empty();
+    }
+    if (reload || publish_failed_) {
+      if (!restart(stop, reload, error)) return false;
       continue;
     }
-    if (!run_batch(error)) return false;
+    if (!run_batch(error)) {
+      (void)stop_workers(nullptr);
+      return false;
+    }
   }
-  // Deliver what is in flight; anything left stays in the outbox for the
-  // next start.
+  // The batches handed over are committed and published; deliver what is
+  // in flight. Anything left stays in the outbox for the next start.
+  if (!stop_workers(error)) return false;
   (void)producer_->flush(options_.broker_timeout);
   trim_delivered();
   spdlog::info("campaignd: stopped after {} batches, {} events, {} dead letters, {} decisions published; batch "
@@ -60,29 +104,68 @@ bool Pipeline::run(const std::atomic<bool>& stop, std::string* error) {
   return true;
 }
 
+// Opens, loads and recovers; then the workers run.
+bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
+  if (!open(error)) return false;
+  // The broker side of recovery (the topics, the tails of the decisions and
+  // DLQ topics) overlaps loading the state: they share nothing, and loading
+  // takes longer.
+  bool tails_read = false;
+  std::thread tails([this, &tails_read] { tails_read = ensure_topics().ok() && read_published_positions(); });
+  const bool loaded = load_state(error);
+  tails.join();
+  if (!loaded) return false;
+  store_open_ = true;
+  if (!recover(stop, error, tails_read)) return false;
+  stats_.ready = true;
+  start_workers();
+  return true;
+}
+
+// After a failed delivery (broker down past the message timeout) or a
+// dropped batch (`reload`): stops the workers, derives what is published
+// from the topics again (and the state from the store), and resends the
+// rest.
+bool Pipeline::restart(const std::atomic<bool>& stop, bool reload, std::string* error) {
+  if (!stop_workers(error)) return false;
+  stats_.ready = false;
+  backoff(stop);
+  if (reload && !load_state(error)) return false;
+  if (!recover(stop, error)) return false;
+  stats_.ready = true;
+  start_workers();
+  return true;
+}
+
 bool Pipeline::open(std::string* error) {
   auto started = Clock::now();
   if (auto s = storage::StateStore::open(options_.state_dir, &store_); !s.ok()) {
     *error = s.message();
     return false;
   }
-  if (!load_state(error)) return false;
-  store_open_ = true;
   spdlog::info("campaignd: opened {} in {:.3f} s", options_.state_dir, seconds_since(started));
 
   kafka::ProducerOptions producer_options;
   producer_options.bootstrap_servers = options_.bootstrap_servers;
   producer_options.message_timeout_ms = static_cast<int>(options_.broker_timeout.count());
+  producer_options.config = {{"batch.num.messages", std::to_string(kProduceBatchRecords)}};
   producer_options.on_delivery = [this](const kafka::Delivery& d) {
     if (d.tag != 0) return;  // dead letters are flushed synchronously
     if (!d.status->ok()) {
       publish_failed_ = true;
       return;
     }
-    in_flight_[static_cast<std::int64_t>(d.id)] = true;
+    in_flight_.delivered(static_cast<std::int64_t>(d.id));
     stats_.decisions_published++;
   };
   if (auto s = kafka::Producer::create(producer_options, &producer_); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
+  // Dead letters have their own producer: the committer thread flushes
+  // them before a commit while the publisher thread uses the other one.
+  producer_options.on_delivery = nullptr;
+  if (auto s = kafka::Producer::create(producer_options, &dlq_producer_); !s.ok()) {
     *error = s.message();
     return false;
   }
@@ -118,15 +201,27 @@ bool Pipeline::load_state(std::string* error) {
   return true;
 }
 
-bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error) {
+// `tails_read`: ensure_topics() and read_published_positions() succeeded
+// just before.
+bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool tails_read) {
   auto started = Clock::now();
-  while (!stop.load()) {
-    if (auto s = producer_->partition_count(options_.events_topic, &partitions_); !s.ok()) {
-      spdlog::warn("campaignd: waiting for the brokers: {}", s.message());
-      backoff(stop);
-      continue;
+  for (; !stop.load(); tails_read = false) {
+    if (!tails_read) {
+      if (auto s = ensure_topics(); !s.ok()) {
+        if (!s.retriable() && s.code() != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+          *error = s.message();  // e.g. partition counts that differ: guessing would misroute decisions
+          return false;
+        }
+        spdlog::warn("campaignd: waiting for the brokers and topics: {}", s.message());
+        backoff(stop);
+        continue;
+      }
+      if (!read_published_positions()) {
+        backoff(stop);
+        continue;
+      }
     }
-    if (!read_published_positions() || !republish_outbox()) {
+    if (!republish_outbox()) {
       backoff(stop);
       continue;
     }
@@ -143,8 +238,20 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error) {
   return true;
 }
 
+// The three topics exist with one partition count (CONTRACT §2), created
+// here when missing (PipelineOptions::create_partitions); sets partitions_.
+kafka::Status Pipeline::ensure_topics() {
+  const kafka::TopicNames names{options_.events_topic, options_.decisions_topic, options_.dlq_topic};
+  std::vector<std::string> created;
+  kafka::Status s = kafka::ensure_topics(producer_->handle(), names, options_.create_partitions,
+                                         options_.broker_timeout, &partitions_, &created);
+  for (const auto& topic : created) spdlog::info("campaignd: created topic {} with {} partitions", topic, partitions_);
+  return s;
+}
+
 // The last seq published to each decisions partition, and the last input
-// offset dead-lettered from each events partition, from the topics' tails.
+// offset dead-lettered from each events partition, from the topics' tails:
+// the last tail_records records of every partition, read at once.
 bool Pipeline::read_published_positions() {
   kafka::ConsumerOptions reader_options;
   reader_options.bootstrap_servers = options_.bootstrap_servers;
@@ -154,9 +261,7 @@ bool Pipeline::read_published_positions() {
     spdlog::warn("campaignd: cannot create the tail reader: {}", s.message());
     return false;
   }
-  published_seq_.clear();
-  dead_lettered_to_.clear();
-  std::vector<kafka::OwnedRecord> tail;
+  std::vector<kafka::OffsetRange> ranges;  // decisions, dlq, decisions, ... by partition
   for (std::int32_t p = 0; p < partitions_; ++p) {
     for (const std::string* topic : {&options_.decisions_topic, &options_.dlq_topic}) {
       std::int64_t low = 0, high = 0;
@@ -164,24 +269,32 @@ bool Pipeline::read_published_positions() {
         spdlog::warn("campaignd: cannot read the tail of {}: {}", *topic, s.message());
         return false;
       }
-      std::int64_t from = std::max(low, high - options_.tail_records);
-      if (auto s = kafka::read_range(*reader, *topic, p, from, high, options_.broker_timeout, &tail); !s.ok()) {
-        spdlog::warn("campaignd: cannot read the tail of {}: {}", *topic, s.message());
-        return false;
-      }
-      // The maximum, not the last record: a broker may hold a retried
-      // duplicate after later records (librdkafka's mock cluster does).
-      for (const auto& r : tail) {
-        if (topic == &options_.decisions_topic) {
-          if (r.header("shard") != std::to_string(options_.shard)) continue;
-          published_seq_[p] = std::max<std::int64_t>(published_seq_[p], std::atoll(r.header("seq").c_str()));
-        } else {
-          std::int64_t offset = std::atoll(r.header("offset").c_str());  // NOLINT: headers are ours
-          auto [it, inserted] = dead_lettered_to_.try_emplace(p, offset);
-          if (!inserted) it->second = std::max(it->second, offset);
-        }
-      }
+      ranges.push_back({*topic, p, std::max(low, high - options_.tail_records), high});
     }
+  }
+  published_seq_.assign(static_cast<std::size_t>(partitions_), 0);
+  dead_lettered_to_.clear();
+  // The maximum, not the last record: a broker may hold a retried
+  // duplicate after later records (librdkafka's mock cluster does).
+  auto on_record = [&](std::size_t range, const rd_kafka_message_t& m) {
+    const std::size_t p = range / 2;
+    std::int64_t value = 0;
+    if (range % 2 == 0) {
+      if (kafka::header_view(&m, "shard") != shard_text_) return;
+      std::string_view seq = kafka::header_view(&m, "seq");
+      std::from_chars(seq.data(), seq.data() + seq.size(), value);
+      published_seq_[p] = std::max(published_seq_[p], value);
+    } else {
+      std::string_view offset = kafka::header_view(&m, "offset");  // headers are ours
+      std::from_chars(offset.data(), offset.data() + offset.size(), value);
+      auto [it, inserted] = dead_lettered_to_.try_emplace(static_cast<std::int32_t>(p), value);
+      if (!inserted) it->second = std::max(it->second, value);
+    }
+  };
+  if (auto s = kafka::read_ranges(*reader, ranges, options_.broker_timeout, on_record); !s.ok()) {
+    spdlog::warn("campaignd: cannot read the tails of {} and {}: {}", options_.decisions_topic, options_.dlq_topic,
+                 s.message());
+    return false;
   }
   return true;
 }
@@ -197,13 +310,13 @@ bool Pipeline::republish_outbox() {
   publish_failed_ = false;
   std::int64_t already = 0;
   for (const auto& entry : outbox) {
-    if (entry.seq <= published_seq_[entry.partition]) {
-      in_flight_[entry.seq] = true;  // delivered before the crash
+    const bool published = already_published(entry.seq, entry.partition);  // before the crash
+    if (!publish(entry.seq, entry.partition, entry.key, entry.value)) return false;
+    if (published) {
       ++already;
-      continue;
+    } else {
+      stats_.outbox_replayed++;
     }
-    if (!publish(entry)) return false;
-    stats_.outbox_replayed++;
   }
   if (auto s = producer_->flush(options_.broker_timeout); !s.ok() || publish_failed_) {
     spdlog::warn("campaignd: outbox not delivered yet: {}", s.message());
@@ -216,34 +329,45 @@ bool Pipeline::republish_outbox() {
   return true;
 }
 
-bool Pipeline::publish(const storage::OutboxEntry& entry) {
-  const std::string shard = std::to_string(options_.shard);
-  const std::string seq = std::to_string(entry.seq);
-  const kafka::Header headers[] = {{"shard", shard}, {"seq", seq}};
+// Produces one decision, unless the decisions topic has it already: then it
+// only counts as delivered, for trimming. The topic has it when its seq is
+// at or below the last one the tail read found in its partition: after a
+// crash between publishing and trimming, or after an older checkpoint was
+// restored, when the engine decides again what it had decided and
+// published (byte-identical: it is deterministic).
+bool Pipeline::publish(std::int64_t seq, std::int32_t partition, std::string_view key, std::string_view value) {
+  if (already_published(seq, partition)) {
+    in_flight_.sent(seq, true);
+    return true;
+  }
+  char seq_text[24];
+  const int seq_size = std::snprintf(seq_text, sizeof seq_text, "%lld", static_cast<long long>(seq));
+  const kafka::Header headers[] = {{"shard", shard_text_}, {"seq", std::string_view(seq_text, seq_size)}};
   kafka::OutRecord record;
   record.topic = options_.decisions_topic;
-  record.key = entry.key;
-  record.value = entry.value;
-  record.partition = entry.partition;
+  record.key = key;
+  record.value = value;
+  record.partition = partition;
   record.headers = headers;
   record.tag = 0;
-  record.id = static_cast<std::uint64_t>(entry.seq);
-  in_flight_[entry.seq] = false;
+  record.id = static_cast<std::uint64_t>(seq);
+  in_flight_.sent(seq, false);
   if (auto s = producer_->produce(record); !s.ok()) {
-    spdlog::warn("campaignd: publishing seq {} failed: {}", entry.seq, s.message());
+    spdlog::warn("campaignd: publishing seq {} failed: {}", seq, s.message());
     publish_failed_ = true;
     return false;
   }
   return true;
 }
 
+bool Pipeline::already_published(std::int64_t seq, std::int32_t partition) const {
+  const auto p = static_cast<std::size_t>(partition);
+  return p < published_seq_.size() && seq <= published_seq_[p];
+}
+
 // Trims the outbox up to the highest seq below which everything is delivered.
 void Pipeline::trim_delivered() {
-  std::int64_t upto = -1;
-  while (!in_flight_.empty() && in_flight_.begin()->second) {
-    upto = in_flight_.begin()->first;
-    in_flight_.erase(in_flight_.begin());
-  }
+  const std::int64_t upto = in_flight_.pop_delivered();
   if (upto < 0) return;
   if (auto s = store_->trim_outbox(upto); !s.ok()) {
     // Harmless: the tail read at the next start skips what is published.
@@ -251,46 +375,47 @@ void Pipeline::trim_delivered() {
   }
 }
 
-// Dead-letters one undecodable record: to the DLQ partition with the same
-// number, flushed before the batch commits so it is never lost. Records the
-// DLQ already has (seen by the tail read after a crash) are not sent again.
-bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error) {
-  stats_.dead_letters++;
-  auto done = dead_lettered_to_.find(m.partition);
-  if (done != dead_lettered_to_.end() && m.offset <= done->second) return true;
-  const std::string partition = std::to_string(m.partition);
-  const std::string offset = std::to_string(m.offset);
-  const kafka::Header headers[] = {{"error", error}, {"partition", partition}, {"offset", offset}};
-  kafka::OutRecord record;
-  record.topic = options_.dlq_topic;
-  record.key = key_of(m);
-  record.value = std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
-  record.partition = m.partition;
-  record.headers = headers;
-  record.tag = 1;
-  if (auto s = producer_->produce(record); !s.ok()) {
-    spdlog::warn("campaignd: dead-lettering {}[{}]@{} failed: {}", options_.events_topic, m.partition, m.offset,
-                 s.message());
-    return false;
-  }
-  dead_lettered_to_[m.partition] = m.offset;
-  return true;
+void Pipeline::DeliveryWindow::sent(std::int64_t seq, bool delivered) {
+  if (delivered_.empty()) first_ = seq;
+  if (seq < first_) return;  // trimmed already
+  // A seq never sent cannot hold the trim back: gaps count as delivered.
+  while (static_cast<std::int64_t>(delivered_.size()) <= seq - first_) delivered_.push_back(true);
+  delivered_[static_cast<std::size_t>(seq - first_)] = delivered;
 }
 
-std::string Pipeline::encode(const v1::Decision& d) const {
-  if (options_.decisions_format == DecisionsFormat::kJson) {
-    std::string out;
-    json::append_decision(d, &out);
-    return out;
+void Pipeline::DeliveryWindow::delivered(std::int64_t seq) {
+  if (seq >= first_ && seq - first_ < static_cast<std::int64_t>(delivered_.size())) {
+    delivered_[static_cast<std::size_t>(seq - first_)] = true;
   }
-  std::string out;
-  d.SerializeToString(&out);
-  return out;
 }
+
+std::int64_t Pipeline::DeliveryWindow::pop_delivered() {
+  std::int64_t upto = -1;
+  while (!delivered_.empty() && delivered_.front()) {
+    upto = first_++;
+    delivered_.pop_front();
+  }
+  return upto;
+}
+
+void Pipeline::encode(const v1::Decision& d, std::string* out) const {
+  if (options_.decisions_format == DecisionsFormat::kJson) {
+    json::append_decision(d, out);
+  } else {
+    d.AppendToString(out);
+  }
+}
+
+// ------------------------------------------------------- the decision thread
 
 bool Pipeline::run_batch(std::string* error) {
-  std::vector<kafka::MessagePtr> records;
-  if (auto s = consumer_->poll_batch(options_.max_batch_records, options_.max_batch_wait, &records); !s.ok()) {
+  Job& job = jobs_[next_job_];
+  {
+    std::unique_lock lock(jobs_mutex_);
+    jobs_cv_.wait(lock, [&] { return job.stage == Stage::kFree; });
+  }
+  job.reset();
+  if (auto s = consumer_->poll_batch(options_.max_batch_records, options_.max_batch_wait, &job.records); !s.ok()) {
     if (s.code() == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
       // The next event to decide is gone from the topic (retention deleted
       // it first). Skipping would lose events without a decision: stop.
@@ -299,75 +424,67 @@ bool Pipeline::run_batch(std::string* error) {
       return false;
     }
     spdlog::warn("campaignd: consuming: {}", s.message());
-    if (records.empty()) {
-      producer_->poll(std::chrono::milliseconds(0));
-      return true;
-    }
   }
-  producer_->poll(std::chrono::milliseconds(0));
-  trim_delivered();
-  if (records.empty()) return true;
+  if (job.records.empty()) return true;
 
-  auto started = Clock::now();
-  std::vector<storage::OutboxEntry> outbox;
-  outbox.reserve(records.size());
-  bool dead_letters = false;
-  v1::Envelope envelope;
-  DecisionSlot slot;
-  std::string decode_error;
+  const auto started = Clock::now();
   std::map<std::pair<std::string, std::string>, std::int64_t> outcomes;
-  std::unique_lock state_lock(state_mutex_, std::defer_lock);
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    // Readers (read_state) get the lock between chunks.
-    if (i % kChunkRecords == 0) {
-      if (state_lock.owns_lock()) state_lock.unlock();
-      state_lock.lock();
-    }
-    const auto& m = records[i];
-    next_offsets_[m->partition] = m->offset + 1;
-    if (!decode_record(*m, &envelope, &decode_error)) {
-      if (!dead_letter(*m, decode_error)) {
-        publish_failed_ = true;
-        state_lock.unlock();
-        // The engine may have applied part of this batch in memory: start
-        // over from the store so that it is applied exactly once.
-        return load_state(error);
-      }
-      dead_letters = true;
-      continue;
-    }
-    v1::Decision* decision = slot.fresh();
-    engine_->apply(envelope, Position{m->partition, m->offset}, decision);
-    outcomes[{v1::Decision::Outcome_Name(decision->outcome()), decision->reason()}]++;
-    outbox.push_back({decision->seq(), m->partition, std::string(key_of(*m)), encode(*decision)});
-  }
-  if (state_lock.owns_lock()) state_lock.unlock();
-  if (dead_letters) {
-    if (auto s = producer_->flush(options_.broker_timeout); !s.ok()) {
-      // The engine already applied this batch in memory: start over from the
-      // store so that it is applied exactly once.
-      spdlog::warn("campaignd: dead letters not delivered: {}", s.message());
-      publish_failed_ = true;
-      return load_state(error);
-    }
-  }
-  auto commit_started = Clock::now();
-  if (auto s = store_->commit(*engine_, next_offsets_, outbox); !s.ok()) {
-    *error = "committing a batch: " + s.message();
+  decide(&job, &outcomes);
+  const auto prepare_started = Clock::now();
+  if (auto s = store_->prepare(*engine_, next_offsets_, &job.commit); !s.ok()) {
+    *error = "preparing a batch: " + s.message();
     return false;
   }
-  const double commit_ms = seconds_since(commit_started) * 1e3;
-  stats_.commit_ms.record(commit_ms);
-  stats_.commit_seconds.observe(commit_ms / 1e3);
-  stats_.batch_records.observe(static_cast<double>(records.size()));
-  stats_.batches++;
-  stats_.events += static_cast<std::int64_t>(records.size());
+  job.prepare_ms = seconds_since(prepare_started) * 1e3;
   publish_batch_stats(outcomes);
-  for (const auto& entry : outbox) {
-    if (!publish(entry)) break;  // recover() resends from the outbox
-  }
-  spdlog::debug("campaignd: batch of {} in {:.1f} ms", records.size(), seconds_since(started) * 1e3);
+  spdlog::debug("campaignd: decided a batch of {} in {:.1f} ms", job.records.size(), seconds_since(started) * 1e3);
+  if (!hand_over(&job)) job.reset();  // a batch failed: run() starts over from the store
   return true;
+}
+
+// Decides the job's records in poll order into its decisions; undecodable
+// ones become its dead letters. Readers (read_state) get the state lock
+// between chunks of kChunkRecords.
+void Pipeline::decide(Job* job, std::map<std::pair<std::string, std::string>, std::int64_t>* outcomes) {
+  OutcomeCounter counter;
+  for (std::size_t begin = 0; begin < job->records.size(); begin += kChunkRecords) {
+    const std::size_t end = std::min(job->records.size(), begin + kChunkRecords);
+    const std::size_t first_decision = job->decisions.size();
+    {
+      std::lock_guard lock(state_mutex_);
+      decide_chunk(job, begin, end);
+    }
+    for (std::size_t i = first_decision; i < job->decisions.size(); ++i) counter.add(*job->decisions[i].second);
+  }
+  counter.merge_into(outcomes);
+}
+
+// Decodes records [begin, end) first, then decides them in one call, so
+// that the engine prefetches what the next events will probe
+// (Engine::decide_batch); each verdict becomes its wire Decision as apply()
+// would make it.
+void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end) {
+  decodable_.clear();
+  decodable_records_.clear();
+  std::string decode_error;
+  for (std::size_t i = begin; i < end; ++i) {
+    const rd_kafka_message_t& m = *job->records[i];
+    next_offsets_[m.partition] = m.offset + 1;
+    v1::Envelope* envelope = &envelopes_[i - begin];
+    if (!decode_record(m, envelope, &decode_error)) {
+      job->dead_letters.emplace_back(i, decode_error);
+      continue;
+    }
+    decodable_.push_back(envelope);
+    decodable_records_.push_back(i);
+  }
+  engine_->decide_batch(decodable_, [&](std::size_t k, const Verdict& verdict) {
+    const std::size_t i = decodable_records_[k];
+    const rd_kafka_message_t& m = *job->records[i];
+    auto* decision = google::protobuf::Arena::CreateMessage<v1::Decision>(&job->arena);
+    encode_decision(engine_->state(), verdict, *decodable_[k], Position{m.partition, m.offset}, decision);
+    job->decisions.emplace_back(i, decision);
+  });
 }
 
 // Merges a batch's decision counts into the shared snapshot, with the lag of
@@ -388,6 +505,184 @@ void Pipeline::publish_batch_stats(const std::map<std::pair<std::string, std::st
   for (const auto& [key, n] : decisions) stats_.shared.decisions[key] += n;
   stats_.shared.lag = std::move(lag);
 }
+
+// -------------------------------------------- the committer and publisher
+
+void Pipeline::start_workers() {
+  {
+    std::lock_guard lock(jobs_mutex_);
+    stopping_ = false;
+    committer_done_ = false;
+    reload_needed_ = false;
+    commit_error_.clear();
+  }
+  committer_ = std::thread([this] { committer_loop(); });
+  publisher_ = std::thread([this] { publisher_loop(); });
+}
+
+// Lets the workers commit and publish the batches handed over, and joins
+// them. False (with *error) when a commit failed.
+bool Pipeline::stop_workers(std::string* error) {
+  if (!committer_.joinable()) return true;
+  {
+    std::lock_guard lock(jobs_mutex_);
+    stopping_ = true;
+  }
+  jobs_cv_.notify_all();
+  committer_.join();
+  publisher_.join();
+  std::lock_guard lock(jobs_mutex_);
+  if (commit_error_.empty()) return true;
+  if (error != nullptr) *error = commit_error_;
+  return false;
+}
+
+// Gives the committer `job`. False (the job is not taken) after a failed
+// batch: the batches after it must not be committed either.
+bool Pipeline::hand_over(Job* job) {
+  {
+    std::lock_guard lock(jobs_mutex_);
+    if (reload_needed_ || !commit_error_.empty()) return false;
+    job->stage = Stage::kDecided;
+    next_job_ = (next_job_ + 1) % kJobs;
+  }
+  jobs_cv_.notify_all();
+  return true;
+}
+
+// Commits the decided batches in order, one at a time.
+void Pipeline::committer_loop() {
+  std::unique_lock lock(jobs_mutex_);
+  for (;;) {
+    Job& job = jobs_[commit_next_];
+    jobs_cv_.wait(lock, [&] { return job.stage == Stage::kDecided || stopping_; });
+    if (job.stage != Stage::kDecided) break;  // stopping, and nothing left
+    const bool failed = reload_needed_ || !commit_error_.empty();
+    lock.unlock();
+    const bool committed = !failed && commit(job);
+    lock.lock();
+    job.committed = committed;  // else the publisher only frees it
+    job.stage = Stage::kCommitted;
+    commit_next_ = (commit_next_ + 1) % kJobs;
+    jobs_cv_.notify_all();
+  }
+  committer_done_ = true;
+  jobs_cv_.notify_all();
+}
+
+// Publishes the committed batches in order; meanwhile serves delivery
+// reports, so that the outbox is trimmed.
+void Pipeline::publisher_loop() {
+  std::unique_lock lock(jobs_mutex_);
+  for (;;) {
+    Job& job = jobs_[publish_next_];
+    jobs_cv_.wait_for(lock, std::chrono::milliseconds(10),
+                      [&] { return job.stage == Stage::kCommitted || committer_done_; });
+    if (job.stage != Stage::kCommitted) {
+      if (committer_done_) return;
+      lock.unlock();
+      producer_->poll(std::chrono::milliseconds(0));
+      trim_delivered();
+      lock.lock();
+      continue;
+    }
+    lock.unlock();
+    if (job.committed && !publish_failed_) {  // else recover() resends from the outbox
+      for (const auto& e : job.outbox.entries()) {
+        if (!publish(e.seq, e.partition, job.outbox.key(e), job.outbox.value(e))) break;
+      }
+    }
+    producer_->poll(std::chrono::milliseconds(0));
+    trim_delivered();
+    job.reset();  // frees the records here, not on the decision thread
+    lock.lock();
+    job.stage = Stage::kFree;
+    publish_next_ = (publish_next_ + 1) % kJobs;
+    jobs_cv_.notify_all();
+  }
+}
+
+Pipeline::Job::Job()
+    : arena_block(new char[kArenaBlockBytes]), arena([this] {
+        google::protobuf::ArenaOptions options;
+        options.initial_block = arena_block.get();
+        options.initial_block_size = kArenaBlockBytes;
+        return options;
+      }()) {}
+
+// Steps 5 and 6 for one batch: its outbox, its dead letters, one fsynced
+// WriteBatch. False if it is not committed (then the flags say why).
+bool Pipeline::commit(Job& job) {
+  const auto started = Clock::now();
+  for (const auto& [index, decision] : job.decisions) {
+    const rd_kafka_message_t& m = *job.records[index];
+    job.outbox.add(decision->seq(), m.partition, key_of(m), [&](std::string* out) { encode(*decision, out); });
+  }
+  if (!job.dead_letters.empty() && !deliver_dead_letters(job)) {
+    // The engine already applied this batch in memory: it must not be
+    // committed without its dead letters, so run() loads the state again.
+    std::lock_guard lock(jobs_mutex_);
+    reload_needed_ = true;
+    return false;
+  }
+  const auto write_started = Clock::now();
+  if (auto s = store_->write(&job.commit, job.outbox); !s.ok()) {
+    std::lock_guard lock(jobs_mutex_);
+    commit_error_ = "committing a batch: " + s.message();
+    return false;
+  }
+  // The commit's cost: serializing the changes (decision thread) and
+  // writing them (here), not encoding the outbox.
+  const double commit_ms = job.prepare_ms + seconds_since(write_started) * 1e3;
+  stats_.commit_ms.record(commit_ms);
+  stats_.commit_seconds.observe(commit_ms / 1e3);
+  stats_.batch_records.observe(static_cast<double>(job.records.size()));
+  stats_.batches++;
+  stats_.events += static_cast<std::int64_t>(job.records.size());
+  spdlog::debug("campaignd: committed a batch of {} in {:.1f} ms ({} bytes; {:.1f} ms with the outbox)",
+                job.records.size(), commit_ms, store_->last_commit_bytes(), seconds_since(started) * 1e3);
+  return true;
+}
+
+// Dead letters go out and are flushed before their batch commits.
+bool Pipeline::deliver_dead_letters(const Job& job) {
+  for (const auto& [index, why] : job.dead_letters) {
+    if (!dead_letter(*job.records[index], why)) return false;
+  }
+  if (auto s = dlq_producer_->flush(options_.broker_timeout); !s.ok()) {
+    spdlog::warn("campaignd: dead letters not delivered: {}", s.message());
+    return false;
+  }
+  return true;
+}
+
+// Dead-letters one undecodable record: to the DLQ partition with the same
+// number. Records the DLQ already has (seen by the tail read after a crash)
+// are not sent again.
+bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error) {
+  stats_.dead_letters++;
+  auto done = dead_lettered_to_.find(m.partition);
+  if (done != dead_lettered_to_.end() && m.offset <= done->second) return true;
+  const std::string partition = std::to_string(m.partition);
+  const std::string offset = std::to_string(m.offset);
+  const kafka::Header headers[] = {{"error", error}, {"partition", partition}, {"offset", offset}};
+  kafka::OutRecord record;
+  record.topic = options_.dlq_topic;
+  record.key = key_of(m);
+  record.value = std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  record.partition = m.partition;
+  record.headers = headers;
+  record.tag = 1;
+  if (auto s = dlq_producer_->produce(record); !s.ok()) {
+    spdlog::warn("campaignd: dead-lettering {}[{}]@{} failed: {}", options_.events_topic, m.partition, m.offset,
+                 s.message());
+    return false;
+  }
+  dead_lettered_to_[m.partition] = m.offset;
+  return true;
+}
+
+// ------------------------------------------------------------------- others
 
 bool Pipeline::checkpoint(const std::string& dir, std::string* error) {
   if (!store_open_) {

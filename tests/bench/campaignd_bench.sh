@@ -25,12 +25,11 @@ for _ in $(seq 100); do [ -s "$work/brokers" ] && break; sleep 0.1; done
 bs=$(cat "$work/brokers")
 
 topic_size() {  # records in a topic: the sum of its partitions' end offsets
-  local total=0
-  for p in $(seq 0 $((partitions - 1))); do
-    n=$(kcat -Q -b "$bs" -t "$1:$p:-1" 2>/dev/null | awk '{print $NF}')
-    total=$((total + ${n:-0}))
-  done
-  echo "$total"
+  # One kcat for all partitions: one per partition cost about a quarter of
+  # a CPU second per check, taken from campaignd on a two-core machine.
+  local args=()
+  for p in $(seq 0 $((partitions - 1))); do args+=(-t "$1:$p:-1"); done
+  kcat -Q -b "$bs" "${args[@]}" 2>/dev/null | awk '{n += $NF} END {print n + 0}'
 }
 now() { date +%s.%N; }
 
@@ -38,7 +37,13 @@ echo "== end to end: $events festival events through the development broker"
 "$ctl" simulate festival --seed 3 --events "$events" > "$work/festival.jsonl"
 "$ctl" produce --brokers "$bs" "$work/festival.jsonl" > /dev/null
 records=$(topic_size campaign.events)
-t0=$(now); kcat -C -b "$bs" -t campaign.events -e -o beginning -q -f '%o\n' > /dev/null 2>&1; t1=$(now)
+# The fastest of three kcat runs: on a shared machine one run varies by up
+# to a factor of two, and the fastest is the fairest measure of the bare rate.
+kcat_s=1e9
+for _ in 1 2 3; do
+  t0=$(now); kcat -C -b "$bs" -t campaign.events -e -o beginning -q -f '%o\n' > /dev/null 2>&1; t1=$(now)
+  kcat_s=$(awk -v a="$t0" -v b="$t1" -v m="$kcat_s" 'BEGIN { d = b - a; print (d < m ? d : m) }')
+done
 "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run.log" 2>&1 &
 pid=$!; pids+=($pid)
 t2=$(now)
@@ -49,10 +54,10 @@ until [ "$(topic_size campaign.decisions)" -ge "$records" ]; do
 done
 t3=$(now)
 kill -TERM "$pid"; wait "$pid" || true
-python3 - "$records" "$t0" "$t1" "$t2" "$t3" <<'PY'
+python3 - "$records" "$kcat_s" "$t2" "$t3" <<'PY'
 import sys
-n, t0, t1, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:])
-kcat, e2e = n / (t1 - t0), n / (t3 - t2)
+n, kcat_s, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:])
+kcat, e2e = n / kcat_s, n / (t3 - t2)
 print(f"  kcat alone consumes {kcat:,.0f} records/s; campaignd decides and publishes {e2e:,.0f} records/s")
 print(f"  end to end = {100 * e2e / kcat:.0f} % of the bare kcat rate (target >= 50 %)")
 PY

@@ -63,19 +63,58 @@ class CampaigndTest : public ::testing::Test {
   // Produces a simulation's events as protobuf, routed as CONTRACT §2 says;
   // returns the number of records written (broadcasts count once per partition).
   std::int64_t produce_simulation(const std::string& args) {
+    std::vector<Envelope> events = simulate(args);
+    return produce_events(events, 0, events.size());
+  }
+  std::vector<Envelope> simulate(const std::string& args) {
     RunResult sim = run(campaignctl() + " simulate " + args, dir_, 120);
     EXPECT_EQ(sim.exit_code, 0) << sim.err;
     std::istringstream lines(sim.out);
-    std::string line, scratch, error;
-    std::int64_t records = 0;
+    std::string line, error;
+    std::vector<Envelope> events;
     Envelope e;
     while (std::getline(lines, line)) {
-      if (!dangol::json::parse_envelope(line, &e, &error)) continue;
-      EXPECT_TRUE(kafka::produce_envelope(*producer_, "campaign.events", kPartitions, e, &scratch).ok());
-      records += kafka::is_broadcast(e) ? kPartitions : 1;
+      if (dangol::json::parse_envelope(line, &e, &error)) events.push_back(e);
+    }
+    return events;
+  }
+  // Produces events [begin, end) as produce_simulation() does.
+  std::int64_t produce_events(const std::vector<Envelope>& events, std::size_t begin, std::size_t end) {
+    std::string scratch;
+    std::int64_t records = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      EXPECT_TRUE(kafka::produce_envelope(*producer_, "campaign.events", kPartitions, events[i], &scratch).ok());
+      records += kafka::is_broadcast(events[i]) ? kPartitions : 1;
     }
     EXPECT_TRUE(producer_->flush(std::chrono::seconds(30)).ok());
     return records;
+  }
+
+  // A simulation's events as protobuf, every one to partition 0 only (with
+  // its routing key), split into `parts` consecutive slices of the stream.
+  std::vector<std::vector<std::string>> simulation_slices(const std::string& args, int parts) {
+    RunResult sim = run(campaignctl() + " simulate " + args, dir_, 120);
+    EXPECT_EQ(sim.exit_code, 0) << sim.err;
+    std::vector<std::string> all;
+    std::istringstream lines(sim.out);
+    std::string line, error;
+    Envelope e;
+    while (std::getline(lines, line)) {
+      if (dangol::json::parse_envelope(line, &e, &error)) all.push_back(e.SerializeAsString());
+    }
+    std::vector<std::vector<std::string>> slices(parts);
+    for (std::size_t i = 0; i < all.size(); ++i) slices[i * parts / all.size()].push_back(std::move(all[i]));
+    return slices;
+  }
+  std::int64_t produce_to_partition0(const std::vector<std::string>& values) {
+    Envelope e;
+    for (const auto& value : values) {
+      EXPECT_TRUE(e.ParseFromString(value));
+      const std::string key = kafka::routing_key(e);
+      EXPECT_TRUE(producer_->produce({"campaign.events", key, value, 0}).ok());
+    }
+    EXPECT_TRUE(producer_->flush(std::chrono::seconds(30)).ok());
+    return static_cast<std::int64_t>(values.size());
   }
 
   std::unique_ptr<Child> start_campaignd(const std::string& tag) {
@@ -84,6 +123,18 @@ class CampaigndTest : public ::testing::Test {
                                  (dir_ / "state").string(), "--decisions-format", "json", "--partitions",
                                  std::to_string(kPartitions)},
         dir_ / ("campaignd-" + tag + ".out"), dir_ / ("campaignd-" + tag + ".err"));
+  }
+
+  // Waits until campaignd `tag` logged that it recovered (spdlog writes to
+  // stdout). A SIGTERM sent before it set up its signal handling ends it
+  // by the default action instead of a clean stop.
+  bool wait_until_recovered(const std::string& tag, milliseconds limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      if (read_file(dir_ / ("campaignd-" + tag + ".out")).find("recovered in") != std::string::npos) return true;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
   }
 
   // Records in a topic, from the partitions' high watermarks.
@@ -202,15 +253,68 @@ TEST_F(CampaigndTest, KillNineAtRandomMomentsLosesAndRepeatsNothing) {
   if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
   SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  std::int64_t records = produce_simulation("festival --seed 13 --events 200000");
-  for (int kill = 0; kill < 20; ++kill) {
+  // The stream flows throughout: campaignd decides 200 000 events in a few
+  // seconds, so each round feeds its share while campaignd runs, up to the
+  // kill, and the kill finds it busy.
+  constexpr int kKills = 20, kChunks = 20;
+  const std::vector<Envelope> events = simulate("festival --seed 13 --events 200000");
+  std::int64_t records = 0;
+  for (int kill = 0; kill < kKills; ++kill) {
     auto daemon = start_campaignd("kill-" + std::to_string(kill));
-    std::this_thread::sleep_for(milliseconds(200 + rng() % 1300));
+    const milliseconds round(200 + rng() % 1300);
+    std::thread feeder([&] {
+      const std::size_t begin = events.size() * kill / kKills, end = events.size() * (kill + 1) / kKills;
+      for (int c = 0; c < kChunks; ++c) {
+        records += produce_events(events, begin + (end - begin) * c / kChunks, begin + (end - begin) * (c + 1) / kChunks);
+        std::this_thread::sleep_for(round / kChunks);
+      }
+    });
+    std::this_thread::sleep_for(round);
     EXPECT_EQ(daemon->stop(SIGKILL, milliseconds(5'000)), 128 + SIGKILL);
+    feeder.join();
   }
   auto daemon = start_campaignd("final");
+  // The killed ones may have decided everything already.
+  ASSERT_TRUE(wait_until_recovered("final", milliseconds(60'000))) << read_file(dir_ / "campaignd-final.out");
   ASSERT_TRUE(wait_for_decisions(records, milliseconds(120'000))) << read_file(dir_ / "campaignd-final.err");
   EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  auto ds = decisions();
+  expect_exactly_once(ds, records);
+  expect_matches_replay_and_reconciles(ds);
+}
+
+TEST_F(CampaigndTest, RestoringAnOlderStateDirPublishesNothingTwice) {
+  // Proves that restoring an older copy of the state (a backup) does not
+  // publish decisions twice: campaignd decides again the events after the
+  // copy, byte-identically, and skips the seqs the decisions topic already
+  // has (DESIGN §5 tail read). All events go to one partition, as the
+  // re-decided seqs match the published ones only if the events come in
+  // the same order, and only within a partition is poll order fixed.
+  auto slices = simulation_slices("festival --seed 19 --events 4500", 3);
+  const fs::path state = dir_ / "state", copy = dir_ / "state-copy";
+  std::int64_t records = produce_to_partition0(slices[0]);
+  {
+    auto daemon = start_campaignd("first");
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-first.err");
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
+  fs::copy(state, copy, fs::copy_options::recursive);
+  records += produce_to_partition0(slices[1]);
+  {
+    auto daemon = start_campaignd("second");
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-second.err");
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
+  fs::remove_all(state);
+  fs::rename(copy, state);
+  records += produce_to_partition0(slices[2]);
+  {
+    auto daemon = start_campaignd("restored");
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-restored.err");
+    // Time for any decision published twice to show up before counting.
+    std::this_thread::sleep_for(milliseconds(1'000));
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
   auto ds = decisions();
   expect_exactly_once(ds, records);
   expect_matches_replay_and_reconciles(ds);
@@ -274,6 +378,30 @@ TEST_F(CampaigndTest, RefusesToSkipEventsDeletedBeforeTheyWereDecided) {
   const std::string log = read_file(dir_ / "campaignd-deleted.out");  // spdlog writes to stdout
   EXPECT_NE(log.find("refusing to skip them"), std::string::npos) << log;
   EXPECT_EQ(topic_size("campaign.decisions"), 0);
+}
+
+TEST_F(CampaigndTest, RefusesTopicsWithDifferentPartitionCounts) {
+  // Proves CONTRACT §2's "same partition count" is checked before anything
+  // is decided: a decisions topic with fewer partitions than the events
+  // topic stops campaignd with a clear error (exit 3) and nothing is
+  // produced to it.
+  ASSERT_EQ(rd_kafka_mock_topic_create(broker_->cluster(), "t.events", 8, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_topic_create(broker_->cluster(), "t.decisions", 4, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_mock_topic_create(broker_->cluster(), "t.dlq", 8, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(producer_->produce({"t.events", "m-1", "{}", 0}).ok());
+  ASSERT_TRUE(producer_->flush(std::chrono::seconds(10)).ok());
+  Child daemon({campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir", (dir_ / "state").string(),
+                "--events-topic", "t.events", "--decisions-topic", "t.decisions", "--dlq-topic", "t.dlq"},
+               dir_ / "campaignd-mismatch.out", dir_ / "campaignd-mismatch.err");
+  const auto deadline = Clock::now() + milliseconds(30'000);
+  int exit_code = -1;
+  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon.stop(0, milliseconds(200));
+  EXPECT_EQ(exit_code, 3);
+  const std::string log = read_file(dir_ / "campaignd-mismatch.out");  // spdlog writes to stdout
+  EXPECT_NE(log.find("t.decisions has 4 partitions but t.events has 8; they must be equal (CONTRACT §2)"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(topic_size("t.decisions"), 0);
 }
 
 TEST_F(CampaigndTest, KcatProducesJsonAndReadsDecisions) {
