@@ -35,6 +35,7 @@ test: build build-san
 bench: build
 	./tests/bench/run.sh $(BUILD)
 	./tests/bench/campaignd_bench.sh $(BUILD)
+	./tests/bench/http_bench.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

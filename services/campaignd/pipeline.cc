@@ -221,6 +221,10 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
         continue;
       }
     }
+    if (auto s = check_state_not_behind_journal(); !s.empty()) {
+      *error = s;
+      return false;
+    }
     if (!republish_outbox()) {
       backoff(stop);
       continue;
@@ -236,6 +240,42 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
     return true;
   }
   return true;
+}
+
+// A state dir older than the decisions topic (restored from a checkpoint)
+// is safe only if deciding the later events again reproduces the journal:
+// the same events in the same order, which holds when they all come from
+// one partition (poll order across partitions is not reproducible). With
+// several, events could be decided differently from what was published, or
+// a new event could get a seq that is skipped as published: refuse.
+// Returns the reason to stop, or empty.
+std::string Pipeline::check_state_not_behind_journal() {
+  std::int64_t journal_seq = 0;
+  for (std::int64_t seq : published_seq_) journal_seq = std::max(journal_seq, seq);
+  const std::int64_t state_seq = engine_->state().next_seq - 1;
+  if (journal_seq <= state_seq) return "";
+  int partitions_with_events = 0;
+  for (std::int32_t p = 0; p < partitions_; ++p) {
+    std::int64_t low = 0, high = 0;
+    if (!consumer_->watermarks(options_.events_topic, p, options_.broker_timeout, &low, &high).ok()) {
+      ++partitions_with_events;  // unknown: assume the worst
+      continue;
+    }
+    auto next = next_offsets_.find(p);
+    if (high > (next == next_offsets_.end() ? 0 : next->second)) ++partitions_with_events;
+  }
+  if (partitions_with_events <= 1) {
+    spdlog::warn("campaignd: the state ends at seq {} but {} has seq {}: deciding the events after the state again, "
+                 "in the same order, and publishing only what the topic does not have",
+                 state_seq, options_.decisions_topic, journal_seq);
+    return "";
+  }
+  return "the state dir ends at seq " + std::to_string(state_seq) + " but " + options_.decisions_topic +
+         " already has seq " + std::to_string(journal_seq) + " (was the state dir restored from an older "
+         "checkpoint?); events of " + std::to_string(partitions_with_events) +
+         " partitions would be decided again in an order that need not match the journal. Restore the latest "
+         "checkpoint, or rebuild the state by replaying " + options_.events_topic + " into a new state dir "
+         "and a new decisions topic";
 }
 
 // The three topics exist with one partition count (CONTRACT §2), created

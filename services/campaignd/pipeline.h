@@ -224,6 +224,7 @@ class Pipeline {
   kafka::Status ensure_topics();
   bool republish_outbox();
   bool read_published_positions();
+  std::string check_state_not_behind_journal();
   bool run_batch(std::string* error);
   void decide(Job* job, std::map<std::pair<std::string, std::string>, std::int64_t>* outcomes);
   void decide_chunk(Job* job, std::size_t begin, std::size_t end);

@@ -320,6 +320,39 @@ TEST_F(CampaigndTest, RestoringAnOlderStateDirPublishesNothingTwice) {
   expect_matches_replay_and_reconciles(ds);
 }
 
+TEST_F(CampaigndTest, RefusesAnOlderStateDirWhenSeveralPartitionsWouldBeDecidedAgain) {
+  // Proves that a state dir older than the journal is refused (exit 3, with
+  // the reason) when the events after it span several partitions: their
+  // poll order, and so their seqs and decisions, need not match what was
+  // published, and re-deciding could skip a new event as "published".
+  std::vector<Envelope> events = simulate("festival --seed 23 --events 3000");
+  const fs::path state = dir_ / "state", copy = dir_ / "state-copy";
+  std::int64_t records = produce_events(events, 0, 1000);
+  {
+    auto daemon = start_campaignd("first");
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-first.err");
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
+  fs::copy(state, copy, fs::copy_options::recursive);
+  records += produce_events(events, 1000, 2000);
+  {
+    auto daemon = start_campaignd("second");
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-second.err");
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
+  fs::remove_all(state);
+  fs::rename(copy, state);
+  const std::int64_t published = topic_size("campaign.decisions");
+  auto daemon = start_campaignd("restored");
+  const auto deadline = Clock::now() + milliseconds(30'000);
+  int exit_code = -1;
+  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon->stop(0, milliseconds(200));
+  EXPECT_EQ(exit_code, 3);
+  const std::string log = read_file(dir_ / "campaignd-restored.out");
+  EXPECT_NE(log.find("restored from an older checkpoint"), std::string::npos) << log;
+  EXPECT_EQ(topic_size("campaign.decisions"), published);
+}
+
 TEST_F(CampaigndTest, UndecodableRecordsAreDeadLetteredAndThePartitionMoves) {
   // Proves bad input never blocks a partition: garbage bytes and a truncated
   // protobuf go to the DLQ with their error, partition and offset; JSON with
