@@ -157,6 +157,26 @@ const std::string* acting_merchant(const v1::Envelope& e) {
   }
 }
 
+// GET of a collection ({"<kind>s":[…]}) or of one member (the object
+// itself, 404 when `id` is not among the figures).
+template <class Figures, class Append>
+http::Response one_or_list(const std::vector<Figures>& figures, const std::string* id, std::string_view kind,
+                           Append append) {
+  std::string out;
+  if (id != nullptr) {
+    if (figures.empty()) return error(Status::not_found, "no " + std::string(kind) + " " + *id);
+    append(figures[0], &out);
+    return ok_json(std::move(out));
+  }
+  out = "{\"" + std::string(kind) + "s\":[";
+  for (std::size_t i = 0; i < figures.size(); ++i) {
+    if (i > 0) out += ',';
+    append(figures[i], &out);
+  }
+  out += "]}";
+  return ok_json(std::move(out));
+}
+
 bool is_blank(std::string_view line) { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 }  // namespace
@@ -189,7 +209,7 @@ http::Response Api::route(const http::Request& request, const Target& target, co
                           const http::Reply& reply, bool* answered_later) {
   const auto& s = target.segments;
   const auto method = request.method();
-  const bool get = method == beast_http::verb::get || method == beast_http::verb::head;
+  const bool get = method == beast_http::verb::get;
   const bool post = method == beast_http::verb::post;
   auto forbidden = [&](std::string_view what) {
     return error(Status::forbidden, "role " + role->name() + " may not " + std::string(what));
@@ -261,19 +281,7 @@ http::Response Api::get_campaigns(const Target& target) {
     }
   });
   if (!loaded) return error(Status::service_unavailable, "state not loaded yet");
-  std::string out;
-  if (one) {
-    if (figures.empty()) return error(Status::not_found, "no campaign " + target.segments[2]);
-    ctl::append_campaign_json(figures[0], &out);
-    return ok_json(std::move(out));
-  }
-  out = "{\"campaigns\":[";
-  for (std::size_t i = 0; i < figures.size(); ++i) {
-    if (i > 0) out += ',';
-    ctl::append_campaign_json(figures[i], &out);
-  }
-  out += "]}";
-  return ok_json(std::move(out));
+  return one_or_list(figures, one ? &target.segments[2] : nullptr, "campaign", ctl::append_campaign_json);
 }
 
 http::Response Api::get_markets(const Target& target) {
@@ -285,19 +293,7 @@ http::Response Api::get_markets(const Target& target) {
     figures = market_figures(e.state(), filter);
   });
   if (!loaded) return error(Status::service_unavailable, "state not loaded yet");
-  std::string out;
-  if (one) {
-    if (figures.empty()) return error(Status::not_found, "no market " + target.segments[2]);
-    ctl::append_market_json(figures[0], &out);
-    return ok_json(std::move(out));
-  }
-  out = "{\"markets\":[";
-  for (std::size_t i = 0; i < figures.size(); ++i) {
-    if (i > 0) out += ',';
-    ctl::append_market_json(figures[i], &out);
-  }
-  out += "]}";
-  return ok_json(std::move(out));
+  return one_or_list(figures, one ? &target.segments[2] : nullptr, "market", ctl::append_market_json);
 }
 
 http::Response Api::get_coupon(const std::string& id, const http::Role& role) {
