@@ -117,6 +117,14 @@ class CampaigndTest : public ::testing::Test {
     return static_cast<std::int64_t>(values.size());
   }
 
+  // Runs campaignd until the decisions topic holds `records` decisions, then
+  // stops it with SIGTERM (exit 0).
+  void run_until_decided(const std::string& tag, std::int64_t records) {
+    auto daemon = start_campaignd(tag);
+    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / ("campaignd-" + tag + ".err"));
+    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  }
+
   std::unique_ptr<Child> start_campaignd(const std::string& tag) {
     return std::make_unique<Child>(
         std::vector<std::string>{campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir",
@@ -293,18 +301,10 @@ TEST_F(CampaigndTest, RestoringAnOlderStateDirPublishesNothingTwice) {
   auto slices = simulation_slices("festival --seed 19 --events 4500", 3);
   const fs::path state = dir_ / "state", copy = dir_ / "state-copy";
   std::int64_t records = produce_to_partition0(slices[0]);
-  {
-    auto daemon = start_campaignd("first");
-    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-first.err");
-    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_until_decided("first", records));
   fs::copy(state, copy, fs::copy_options::recursive);
   records += produce_to_partition0(slices[1]);
-  {
-    auto daemon = start_campaignd("second");
-    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-second.err");
-    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_until_decided("second", records));
   fs::remove_all(state);
   fs::rename(copy, state);
   records += produce_to_partition0(slices[2]);
@@ -328,18 +328,10 @@ TEST_F(CampaigndTest, RefusesAnOlderStateDirWhenSeveralPartitionsWouldBeDecidedA
   std::vector<Envelope> events = simulate("festival --seed 23 --events 3000");
   const fs::path state = dir_ / "state", copy = dir_ / "state-copy";
   std::int64_t records = produce_events(events, 0, 1000);
-  {
-    auto daemon = start_campaignd("first");
-    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-first.err");
-    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_until_decided("first", records));
   fs::copy(state, copy, fs::copy_options::recursive);
   records += produce_events(events, 1000, 2000);
-  {
-    auto daemon = start_campaignd("second");
-    ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-second.err");
-    ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
-  }
+  ASSERT_NO_FATAL_FAILURE(run_until_decided("second", records));
   fs::remove_all(state);
   fs::rename(copy, state);
   const std::int64_t published = topic_size("campaign.decisions");
