@@ -265,6 +265,11 @@ class Pipeline {
   std::vector<std::int64_t> published_seq_;                 // decisions partition -> last seq there
   std::map<std::int32_t, std::int64_t> dead_lettered_to_;  // events partition -> last offset in DLQ
   DeliveryWindow in_flight_;
+  std::chrono::steady_clock::time_point started_;
+  // The last seq of a batch that left no lag on any partition, and whether
+  // catching up with the topic was logged (by the publisher).
+  std::atomic<std::int64_t> drained_at_seq_{0};
+  bool caught_up_logged_ = false;
   // A delivery failed: everything is re-derived by recover().
   std::atomic<bool> publish_failed_{false};
   std::chrono::milliseconds backoff_{100};
