@@ -1,5 +1,6 @@
 #include "services/kafka/handles.h"
 
+#include <cstdlib>
 #include <string>
 
 namespace dangol::kafka {
@@ -17,6 +18,11 @@ Status make_conf(const Settings& settings, ConfPtr* out) {
   ConfPtr conf(rd_kafka_conf_new());
   for (const auto& [name, value] : settings) {
     if (Status s = set_config(conf.get(), name, value); !s.ok()) return s;
+  }
+  // librdkafka's own debug log (contexts such as "fetch,broker"), for diagnosing
+  // a client; it goes where the client sends its log (stderr by default).
+  if (const char* contexts = std::getenv("DANGOL_KAFKA_DEBUG"); contexts != nullptr && *contexts != '\0') {
+    if (Status s = set_config(conf.get(), "debug", contexts); !s.ok()) return s;
   }
   *out = std::move(conf);
   return Status::Ok();
