@@ -73,7 +73,6 @@ void write(Canonical& c, const MessageSentEvent& e) {
 
 }  // namespace
 
-std::size_t IdHash::operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
 
 EventIdKey event_id_key(std::string_view event_id) {
   XXH128_hash_t h = XXH3_128bits(event_id.data(), event_id.size());

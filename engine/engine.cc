@@ -466,7 +466,8 @@ class Step {
     k.reserved = r;
     k.issued_at = ev_.occurred_at;
     k.expires_at = *expires_at;
-    s_.coupon_index.emplace(k.coupon_id, index);
+    const bool indexed = s_.index_coupon(index);
+    DANGOL_ASSERT(indexed, "granted a coupon id twice");
     mark_coupon(index);
     schedule_expiry(k, index);
 
@@ -506,7 +507,7 @@ class Step {
       Campaign& c = campaign(idx);
       if (!is_active(c, ev_.occurred_at) || !is_eligible(c, m)) continue;
       std::string coupon_id = std::string(ev_.event_id) + "/" + c.campaign_id;
-      Reason refusal = s_.coupon_index.contains(coupon_id)
+      Reason refusal = s_.find_coupon(coupon_id) != CouponIdx::kNone
                            ? Reason::kCouponExists
                            : grant_refusal(c, idx, m, true, u, c.offer.reservation());
       if (refusal == Reason::kNone) {
@@ -520,7 +521,7 @@ class Step {
 
   void on(const CouponIssuedEvent& e) {
     std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);
-    if (s_.coupon_index.contains(coupon_id)) return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
+    if (s_.find_coupon(coupon_id) != CouponIdx::kNone) return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
     CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
     if (!idx.valid()) return reject(Reason::kUnknownCampaign);
     Campaign& c = campaign(idx);
@@ -541,11 +542,7 @@ class Step {
 
   // ------------------------------------------------------------ redemption and reversal
 
-  // The coupon's index, or none.
-  std::uint32_t find_coupon(std::string_view id) const {
-    auto it = s_.coupon_index.find(id);
-    return it == s_.coupon_index.end() ? CouponIdx::kNone : it->second;
-  }
+  std::uint32_t find_coupon(std::string_view id) const { return s_.find_coupon(id); }
 
   static Money computed_discount(const OfferTerms& offer, Money order) {
     if (offer.percent_bps == 0) return std::min(offer.fixed_amount, order);

@@ -55,6 +55,14 @@ class HashIndex {
 
   std::size_t size() const { return size_; }
 
+  // Makes room for `n` entries in all, so that inserting up to them never
+  // grows the table (loading a stored state).
+  void reserve(std::size_t n) {
+    std::size_t slots = slots_.empty() ? 1024 : slots_.size();
+    while (n * 2 > slots) slots *= 2;
+    if (slots > slots_.size()) rehash(slots);
+  }
+
   // Hints that `key` will be probed soon (see Engine::decide_batch).
   void prefetch(EventIdKey key) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[normalized(key).low & mask_]);
@@ -71,9 +79,11 @@ class HashIndex {
   static bool is_empty(const Entry& e) { return e.key.high == 0 && e.key.low == 0; }
   static EventIdKey normalized(EventIdKey k) { return (k.high == 0 && k.low == 0) ? EventIdKey{0, 1} : k; }
 
-  void grow() {
+  void grow() { rehash(slots_.empty() ? 1024 : slots_.size() * 2); }
+
+  void rehash(std::size_t slots) {
     Slots old = std::move(slots_);
-    slots_.assign(old.empty() ? 1024 : old.size() * 2, Entry{});
+    slots_.assign(slots, Entry{});
     mask_ = slots_.size() - 1;
     for (const Entry& e : old) {
       if (is_empty(e)) continue;

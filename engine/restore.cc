@@ -69,7 +69,7 @@ void StateRestorer::index_coupons(std::vector<std::string>* problems) {
       problems->push_back("coupon " + k.coupon_id + " refers to an unknown campaign or merchant");
       return;
     }
-    if (!s.coupon_index.emplace(k.coupon_id, i).second) {
+    if (!s.index_coupon(i)) {
       problems->push_back("coupon id " + k.coupon_id + " stored twice");
       return;
     }

@@ -17,6 +17,7 @@
 #include "engine/reason.h"
 #include "engine/hash_index.h"
 #include "engine/huge_pages.h"
+#include "engine/id_index.h"
 #include "engine/split.h"
 #include "engine/stable_vector.h"
 #include "engine/state_keys.h"
@@ -24,40 +25,30 @@
 
 namespace dangol {
 
-// Hashes string keys with XXH3. Debian's abseil routes std::string_view
-// through std::hash, which is several times slower on short ids.
-struct IdHash {
-  std::size_t operator()(std::string_view s) const;
-};
-
-template <class V>
-using IdMap = absl::flat_hash_map<std::string_view, V, IdHash, std::equal_to<std::string_view>,
-                                  HugePageAllocator<std::pair<const std::string_view, V>>>;
-
 // Hash containers that grow with the number of coupons and customers.
 template <class K, class V>
 using BigMap = absl::flat_hash_map<K, V, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<std::pair<const K, V>>>;
 template <class K>
 using BigSet = absl::flat_hash_set<K, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<K>>;
 
-// Interns strings of one kind of id into dense indexes. Names live in a deque
-// so the views used as map keys never move.
+// Interns strings of one kind of id into dense indexes. Names live in a
+// StableVector, where they never move; the index compares them on a hit.
 template <class IndexT>
 class Interner {
  public:
   IndexT find(std::string_view name) const {
-    auto it = index_.find(name);
-    return it == index_.end() ? IndexT{} : IndexT{it->second};
+    auto found = index_.find(name, name_of());
+    return found ? IndexT{*found} : IndexT{};
   }
   IndexT intern(std::string_view name) {
     if (IndexT found = find(name); found.valid()) return found;
     return add(name);
   }
-  // Interns a name known to be absent (one hash lookup instead of two).
+  // Interns a name known to be absent (one lookup instead of two).
   IndexT add(std::string_view name) {
     names_.emplace_back(name);
     IndexT idx{static_cast<std::uint32_t>(names_.size() - 1)};
-    bool inserted = index_.emplace(names_.back(), idx.value).second;
+    bool inserted = index_.insert(names_.back(), idx.value, name_of());
     DANGOL_ASSERT(inserted, "interned a name twice");
     return idx;
   }
@@ -68,8 +59,12 @@ class Interner {
   std::size_t size() const { return names_.size(); }
 
  private:
+  auto name_of() const {
+    return [this](std::uint32_t i) -> std::string_view { return names_[i]; };
+  }
+
   StableVector<std::string> names_;
-  IdMap<std::uint32_t> index_;
+  IdIndex<std::uint32_t> index_;
 };
 
 struct FunderAccount {
@@ -181,7 +176,7 @@ struct State {
   Interner<CustomerIdx> customer_ids;
 
   StableVector<Coupon> coupons;
-  IdMap<std::uint32_t> coupon_index;
+  IdIndex<std::uint32_t> coupon_index;  // by couponId: see find_coupon, index_coupon
   std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> expiry_queue;  // min-heap on deadline
 
   BigSet<std::uint64_t> friendships;                    // merchant << 32 | customer
@@ -189,6 +184,17 @@ struct State {
   BigSet<std::array<std::uint32_t, 3>> welcomed;         // campaign, merchant, customer
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome
+
+  // The position in `coupons` of the coupon with this id, or CouponIdx::kNone.
+  std::uint32_t find_coupon(std::string_view id) const {
+    auto found = coupon_index.find(id, [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; });
+    return found.value_or(CouponIdx::kNone);
+  }
+  // Indexes coupons[index] by its id; false if that id is indexed already.
+  bool index_coupon(std::uint32_t index) {
+    return coupon_index.insert(coupons[index].coupon_id, index,
+                               [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; });
+  }
 };
 
 }  // namespace dangol

@@ -301,9 +301,9 @@ http::Response Api::get_coupon(const std::string& id, const http::Role& role) {
   std::string out;
   bool loaded = pipeline_.read_state([&](const Engine& e) {
     const State& st = e.state();
-    auto it = st.coupon_index.find(id);
-    if (it == st.coupon_index.end()) return;
-    const Coupon& k = st.coupons[it->second];
+    const std::uint32_t index = st.find_coupon(id);
+    if (index == CouponIdx::kNone) return;
+    const Coupon& k = st.coupons[index];
     const std::string& merchant = k.merchant.valid() ? st.merchant_ids.name(k.merchant) : std::string();
     const std::string& redeemed_at = k.redeemed_at.valid() ? st.merchant_ids.name(k.redeemed_at) : std::string();
     if (!role.may_read_all() && merchant != role.merchant_id && redeemed_at != role.merchant_id) {

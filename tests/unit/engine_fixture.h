@@ -264,8 +264,8 @@ class EngineTest : public ::testing::Test {
   }
   const Coupon* coupon(const std::string& k) const {
     const State& s = engine_.state();
-    auto it = s.coupon_index.find(std::string_view(k));
-    return it == s.coupon_index.end() ? nullptr : &s.coupons[it->second];
+    const std::uint32_t index = s.find_coupon(k);
+    return index == CouponIdx::kNone ? nullptr : &s.coupons[index];
   }
   // "ISSUED", "REDEEMED", "EXPIRED", "VOID" or "MISSING".
   std::string coupon_status(const std::string& k) const {

@@ -1,13 +1,17 @@
-// HashIndex, the idempotency table: random operations against std::map as
-// the obviously-correct reference (the RocksDB db_map_fuzzer pattern).
+// HashIndex, the idempotency table, and IdIndex, the id index built on it:
+// random operations against std::map as the obviously-correct reference
+// (the RocksDB db_map_fuzzer pattern).
 
 #include "engine/hash_index.h"
+#include "engine/id_index.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace dangol {
 namespace {
@@ -57,6 +61,71 @@ TEST(HashIndex, AgreesWithStdMap) {
   std::size_t visited = 0;
   index.for_each([&](EventIdKey, std::uint64_t) { ++visited; });
   EXPECT_EQ(visited, reference.size());
+}
+
+// Reserving ahead keeps every entry, and later inserts still find room.
+TEST(HashIndex, ReserveKeepsEntries) {
+  HashIndex<std::uint64_t> index;
+  for (std::uint64_t i = 1; i <= 1000; ++i) index.try_emplace(EventIdKey{i, i * 7}, i);
+  index.reserve(100'000);
+  for (std::uint64_t i = 1001; i <= 50'000; ++i) index.try_emplace(EventIdKey{i, i * 7}, i);
+  for (std::uint64_t i = 1; i <= 50'000; ++i) {
+    const std::uint64_t* v = index.find(EventIdKey{i, i * 7});
+    ASSERT_NE(v, nullptr);
+    ASSERT_EQ(*v, i);
+  }
+  EXPECT_EQ(index.size(), 50'000u);
+}
+
+// A hash that collides often: one of 8 values, so most ids share their key
+// with another and land in the exact map beside the table.
+struct WeakHash {
+  EventIdKey operator()(std::string_view id) const { return EventIdKey{0, id.size() % 8 + 1}; }
+};
+
+// Ids are compared on every hit: colliding ids never see each other's
+// values, with the real hash and with one that collides on purpose.
+template <class Hash>
+void CheckIdIndexAgreesWithStdMap(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> names;  // value -> id, as the coupons or interned names are
+  IdIndex<std::uint32_t, Hash> index;
+  std::map<std::string, std::uint32_t> reference;
+  auto name_of = [&](std::uint32_t v) -> std::string_view { return names[v]; };
+  for (int op = 0; op < 20'000; ++op) {
+    std::string id = "id-" + std::to_string(rng() % 5'000);
+    if (rng() % 2 == 0) {
+      const bool fresh = !reference.count(id);
+      if (fresh) names.push_back(id);  // the caller stores the id before indexing it
+      const auto value = static_cast<std::uint32_t>(fresh ? names.size() - 1 : reference.at(id));
+      ASSERT_EQ(index.insert(id, value, name_of), fresh) << id;
+      reference.try_emplace(id, value);
+    } else {
+      auto found = index.find(id, name_of);
+      auto it = reference.find(id);
+      ASSERT_EQ(found.has_value(), it != reference.end()) << id;
+      if (found) {
+        ASSERT_EQ(*found, it->second) << id;
+      }
+    }
+    ASSERT_EQ(index.size(), reference.size());
+  }
+}
+
+TEST(IdIndex, AgreesWithStdMap) { CheckIdIndexAgreesWithStdMap<IdKeyHash>(7); }
+
+TEST(IdIndex, CollidingHashesNeverAliasIds) {
+  CheckIdIndexAgreesWithStdMap<WeakHash>(11);
+  IdIndex<std::uint32_t, WeakHash> index;
+  std::vector<std::string> names = {"ab", "cd"};  // same size: same weak key
+  auto name_of = [&](std::uint32_t v) -> std::string_view { return names[v]; };
+  ASSERT_TRUE(index.insert("ab", 0, name_of));
+  EXPECT_FALSE(index.find("cd", name_of).has_value());
+  ASSERT_TRUE(index.insert("cd", 1, name_of));
+  EXPECT_EQ(index.find("ab", name_of), std::optional<std::uint32_t>(0));
+  EXPECT_EQ(index.find("cd", name_of), std::optional<std::uint32_t>(1));
+  EXPECT_EQ(index.collisions(), 1u);
+  EXPECT_FALSE(index.insert("cd", 1, name_of));
 }
 
 }  // namespace

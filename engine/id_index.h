@@ -1,0 +1,73 @@
+#pragma once
+// An index from string ids to dense values (coupon positions, interned
+// indexes), keyed by the ids' 128-bit hashes in a HashIndex. A lookup probes
+// one flat table; absl's map of string_views probed control bytes, then a
+// slot, then the key's characters elsewhere: three cache misses per lookup
+// in a million-coupon state, the largest cost of deciding a claim.
+//
+// The table does not keep the ids: on a hit the caller's `name_of(value)`
+// gives the id stored with the value (in the coupon, in the interned names),
+// and it is compared. So a collision of hashes, however unlikely (2^-128 per
+// pair) or crafted (XXH3 is not a cryptographic hash, and ids come from
+// outside), never maps one id to another's value: a colliding id goes to a
+// small exact map beside the table.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "engine/assert.h"
+#include "engine/hash_index.h"
+#include "engine/state_keys.h"
+
+namespace dangol {
+
+// XXH3-128 of an id (content_hash.cc).
+EventIdKey event_id_key(std::string_view event_id);
+
+struct IdKeyHash {
+  EventIdKey operator()(std::string_view id) const { return event_id_key(id); }
+};
+
+template <class V, class Hash = IdKeyHash>
+class IdIndex {
+ public:
+  // The value of `id`, if indexed. name_of(V) -> std::string_view.
+  template <class NameOf>
+  std::optional<V> find(std::string_view id, const NameOf& name_of) const {
+    const V* v = table_.find(Hash{}(id));
+    if (v == nullptr) return std::nullopt;
+    if (name_of(*v) == id) return *v;
+    return find_collided(id);
+  }
+
+  // Indexes id -> value unless id is indexed already (then false).
+  template <class NameOf>
+  bool insert(std::string_view id, V value, const NameOf& name_of) {
+    auto [stored, inserted] = table_.try_emplace(Hash{}(id), value);
+    if (inserted) return true;
+    if (name_of(*stored) == id) return false;
+    return collided_.try_emplace(std::string(id), value).second;
+  }
+
+  // Hints that `id` will be looked up soon (Engine::decide_batch).
+  void prefetch(std::string_view id) const { table_.prefetch(Hash{}(id)); }
+  void reserve(std::size_t n) { table_.reserve(n); }
+  std::size_t size() const { return table_.size() + collided_.size(); }
+  std::size_t collisions() const { return collided_.size(); }
+
+ private:
+  std::optional<V> find_collided(std::string_view id) const {
+    if (collided_.empty()) return std::nullopt;
+    auto it = collided_.find(std::string(id));  // rare: a copy is fine
+    if (it == collided_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  HashIndex<V> table_;
+  absl::flat_hash_map<std::string, V> collided_;
+};
+
+}  // namespace dangol
