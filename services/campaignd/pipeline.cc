@@ -560,8 +560,9 @@ void Pipeline::publish_batch_stats(const std::map<std::pair<std::string, std::st
   std::int64_t behind = 0;
   for (const auto& [partition, n] : lag) behind += n;
   // Every event the topic had is decided: once their decisions are
-  // published too, campaignd has caught up (publisher_loop logs it).
-  if (behind == 0) drained_at_seq_ = engine_->state().next_seq - 1;
+  // published too, campaignd has caught up (trim_delivered logs it). Only
+  // when every partition's end is known: before its first fetch it is not.
+  if (behind == 0 && static_cast<int>(lag.size()) == partitions_) drained_at_seq_ = engine_->state().next_seq - 1;
   std::lock_guard lock(stats_.mutex);
   for (const auto& [key, n] : decisions) stats_.shared.decisions[key] += n;
   stats_.shared.lag = std::move(lag);

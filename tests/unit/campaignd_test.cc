@@ -250,6 +250,12 @@ TEST_F(CampaigndTest, DecidesEveryRecordOnceAndMatchesReplay) {
   auto ds = decisions();
   expect_exactly_once(ds, records);
   expect_matches_replay_and_reconciles(ds);
+  // It logged catching up once, with the last seq (the benchmark waits for it).
+  const std::string log = read_file(dir_ / "campaignd-run.out");
+  const std::string caught_up =
+      "caught up with campaign.events: decided and published up to seq " + std::to_string(records) + ",";
+  EXPECT_NE(log.find(caught_up), std::string::npos) << log;
+  EXPECT_EQ(log.find("caught up with"), log.rfind("caught up with")) << log;
 }
 
 TEST_F(CampaigndTest, KillNineAtRandomMomentsLosesAndRepeatsNothing) {
