@@ -45,7 +45,7 @@ class Encoder {
       case EffectKind::kMessageCashGranted: {
         auto* g = e->mutable_message_cash_granted();
         g->set_campaign_id(campaign(r).campaign_id);
-        g->set_merchant_id(merchant(r.merchant));
+        if (r.merchant.valid()) g->set_merchant_id(merchant(r.merchant));
         g->set_amount(r.amount);
         split(campaign(r), r.parts, g->mutable_split());
         break;
@@ -53,7 +53,7 @@ class Encoder {
       case EffectKind::kMessageCharged: {
         auto* c = e->mutable_message_charged();
         if (r.campaign.valid()) c->set_campaign_id(campaign(r).campaign_id);
-        c->set_merchant_id(merchant(r.merchant));
+        if (r.merchant.valid()) c->set_merchant_id(merchant(r.merchant));
         c->set_amount(r.amount);
         if (r.campaign.valid()) split(campaign(r), r.parts, c->mutable_split());
         break;
@@ -93,7 +93,7 @@ class Encoder {
     const Coupon& k = coupon(r);
     g->set_coupon_id(k.coupon_id);
     g->set_campaign_id(campaign(r).campaign_id);
-    g->set_merchant_id(merchant(k.merchant));
+    if (k.merchant.valid()) g->set_merchant_id(merchant(k.merchant));
     g->set_customer_id(s_.customer_ids.name(k.customer));
     g->set_reserved(r.amount);
     g->mutable_expires_at()->set_seconds(k.expires_at.seconds_floor());
@@ -104,7 +104,7 @@ class Encoder {
   void redemption_settled(const EffectRecord& r, v1::RedemptionSettled* x) const {
     x->set_coupon_id(coupon(r).coupon_id);
     x->set_campaign_id(campaign(r).campaign_id);
-    x->set_merchant_id(merchant(r.merchant));
+    if (r.merchant.valid()) x->set_merchant_id(merchant(r.merchant));
     x->set_order_amount(r.order_amount);
     x->set_discount(r.amount);
     split(campaign(r), r.parts, x->mutable_split());
@@ -115,7 +115,7 @@ class Encoder {
   void reservation_released(const EffectRecord& r, v1::ReservationReleased* x) const {
     if (r.coupon.valid()) x->set_coupon_id(coupon(r).coupon_id);
     x->set_campaign_id(campaign(r).campaign_id);
-    x->set_merchant_id(merchant(r.merchant));
+    if (r.merchant.valid()) x->set_merchant_id(merchant(r.merchant));
     x->set_amount(r.amount);
     split(campaign(r), r.parts, x->mutable_split());
     switch (r.cause) {
@@ -166,9 +166,11 @@ void encode_decision(const State& state, const Verdict& verdict, const v1::Envel
     out->mutable_occurred_at()->set_nanos(in.occurred_at().nanos());
   }
   out->set_outcome(wire_outcome(verdict.outcome));
+  // Empty strings are proto3 defaults, not serialized: setting them would
+  // only allocate an arena string for each (most decisions have neither).
   std::string_view reason = reason_name(verdict.reason);
-  out->set_reason(reason.data(), reason.size());
-  out->set_detail(verdict.detail);
+  if (!reason.empty()) out->set_reason(reason.data(), reason.size());
+  if (!verdict.detail.empty()) out->set_detail(verdict.detail);
   Encoder encoder(state, out);
   for (const EffectRecord& r : verdict.effects) encoder.effect(r);
 }
