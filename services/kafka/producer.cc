@@ -2,6 +2,7 @@
 
 #include <array>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 namespace dangol::kafka {
@@ -138,11 +139,12 @@ Status Producer::produce(const OutRecord& r) {
     v.u.header.size = static_cast<ssize_t>(h.value.size());
   }
 
-  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.message_timeout_ms);
+  std::optional<Clock::time_point> deadline;  // read the clock only when the queue is full
   for (;;) {
     rd_kafka_error_t* error = rd_kafka_produceva(handle_.get(), vus.data(), used);
     if (error == nullptr) break;
-    if (rd_kafka_error_code(error) != RD_KAFKA_RESP_ERR__QUEUE_FULL || Clock::now() >= deadline) {
+    if (!deadline) deadline = Clock::now() + std::chrono::milliseconds(options_.message_timeout_ms);
+    if (rd_kafka_error_code(error) != RD_KAFKA_RESP_ERR__QUEUE_FULL || Clock::now() >= *deadline) {
       return with_context(Status::FromError(error, "producing to " + std::string(r.topic)));
     }
     rd_kafka_error_destroy(error);
