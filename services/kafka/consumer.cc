@@ -19,9 +19,11 @@ Status Consumer::create(ConsumerOptions options, std::unique_ptr<Consumer>* out)
       // librdkafka 2.0 stops fetching and looks again only after a backoff
       // of most of a second, not when the queue drains: campaignd decides
       // 100,000 events faster than that and sat idle for 0.8 s each time
-      // (a third of the end-to-end benchmark). The kbytes bound above
-      // takes over; 64 MiB last longer than the backoff.
-      {"queued.min.messages", "10000000"},
+      // (a third of the end-to-end benchmark). 500,000 take over two
+      // seconds to decide. A queued message costs about 200 bytes besides
+      // its payload: about 130 MiB for 500,000 small events (larger ones
+      // meet the 64 MiB payload bound above first).
+      {"queued.min.messages", "500000"},
   };
   settings.insert(settings.end(), options.config.begin(), options.config.end());
   ConfPtr conf;
