@@ -7,6 +7,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
+#include <chrono>
 #include <optional>
 
 
@@ -112,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail(beast_http::status status, std::string_view message) {
     stats_->bad_requests++;
     keep_alive_ = false;
+    linger_ = true;
     response_ = error_response(status, message, 11, false);
     response_->prepare_payload();
     write();
@@ -126,8 +129,41 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec) {
     response_.reset();
+    if (!ec && linger_) return linger();
     if (ec || !keep_alive_) return close();
     read();
+  }
+
+  // After answering a request it did not read to its end (413 on a body
+  // over the limit, 431, 400, 408), the server stops sending and reads and
+  // drops what the client still sends, for a short while, before it
+  // closes. Closing with unread bytes makes the kernel reset the
+  // connection: the client's write fails (EPIPE) and the answer can be
+  // lost. nginx calls this a lingering close.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_never();
+    deadline_.expires_after(kLingerTime);
+    deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+    drain();
+  }
+
+  void drain() {
+    stream_.socket().async_read_some(asio::buffer(discard_),
+                                     [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                       self->drained_ += n;
+                                       if (ec || self->drained_ > kLingerBytes) {
+                                         self->deadline_.cancel();
+                                         return self->close();
+                                       }
+                                       self->drain();
+                                     });
   }
 
   void close() {
@@ -148,6 +184,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<Response> response_;
   bool keep_alive_ = true;
   bool first_request_ = true;
+  // The lingering close after an error answer: at most this long, and
+  // this many bytes dropped.
+  static constexpr std::chrono::seconds kLingerTime{2};
+  static constexpr std::size_t kLingerBytes = 16 << 20;
+  bool linger_ = false;
+  std::size_t drained_ = 0;
+  std::array<char, 16384> discard_;
 };
 
 void append_json_string(std::string_view s, std::string* out) {
