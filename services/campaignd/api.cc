@@ -569,18 +569,18 @@ http::Response Api::get_metrics() {
   const PipelineStats& st = pipeline_.stats();
   const PipelineStats::Snapshot snap = st.snapshot();
 
-  m.family("dangol_ready", "gauge", "1 when campaignd has recovered and is consuming");
-  m.sample("dangol_ready", {}, static_cast<std::int64_t>(st.ready.load() ? 1 : 0));
+  m.single("dangol_ready", "gauge", "1 when campaignd has recovered and is consuming",
+           static_cast<std::int64_t>(st.ready.load() ? 1 : 0));
   m.family("dangol_events_total", "counter", "Events decided by this process, by outcome and reason");
   for (const auto& [key, n] : snap.decisions) {
     m.sample("dangol_events_total", {{"outcome", key.first}, {"reason", key.second}}, n);
   }
-  m.family("dangol_decisions_published_total", "counter", "Decisions acknowledged by the decisions topic");
-  m.sample("dangol_decisions_published_total", {}, st.decisions_published.load());
-  m.family("dangol_dead_letters_total", "counter", "Undecodable records written to the dead-letter topic");
-  m.sample("dangol_dead_letters_total", {}, st.dead_letters.load());
-  m.family("dangol_outbox_replayed_total", "counter", "Outbox decisions published again during recovery");
-  m.sample("dangol_outbox_replayed_total", {}, st.outbox_replayed.load());
+  m.single("dangol_decisions_published_total", "counter", "Decisions acknowledged by the decisions topic",
+           st.decisions_published.load());
+  m.single("dangol_dead_letters_total", "counter", "Undecodable records written to the dead-letter topic",
+           st.dead_letters.load());
+  m.single("dangol_outbox_replayed_total", "counter", "Outbox decisions published again during recovery",
+           st.outbox_replayed.load());
   m.family("dangol_batch_records", "histogram", "Records per committed batch");
   st.batch_records.write(m, "dangol_batch_records");
   m.family("dangol_batch_commit_seconds", "histogram", "Time of the fsynced RocksDB commit of a batch");
@@ -609,10 +609,8 @@ http::Response Api::get_metrics() {
       }
     }
   });
-  m.family("dangol_next_seq", "gauge", "The seq the next decision of this shard gets");
-  m.sample("dangol_next_seq", {}, next_seq);
-  m.family("dangol_coupons", "gauge", "Coupons ever granted and kept in state");
-  m.sample("dangol_coupons", {}, coupons);
+  m.single("dangol_next_seq", "gauge", "The seq the next decision of this shard gets", next_seq);
+  m.single("dangol_coupons", "gauge", "Coupons ever granted and kept in state", coupons);
   const std::pair<const char*, std::int64_t Row::*> gauges[] = {
       {"dangol_funder_budget", &Row::budget},
       {"dangol_funder_available", &Row::available},
@@ -626,20 +624,16 @@ http::Response Api::get_metrics() {
 
   if (ingest_ != nullptr) {
     const IngestStats& is = ingest_->stats();
-    m.family("dangol_http_events_total", "counter", "Events received by POST /v1/events");
-    m.sample("dangol_http_events_total", {}, is.events.load());
-    m.family("dangol_http_events_unavailable_total", "counter", "POST /v1/events answered 503");
-    m.sample("dangol_http_events_unavailable_total", {}, is.unavailable.load());
-    m.family("dangol_http_events_wait_timeouts_total", "counter", "POST /v1/events?wait=1 answered 504");
-    m.sample("dangol_http_events_wait_timeouts_total", {}, is.timed_out.load());
+    m.single("dangol_http_events_total", "counter", "Events received by POST /v1/events", is.events.load());
+    m.single("dangol_http_events_unavailable_total", "counter", "POST /v1/events answered 503", is.unavailable.load());
+    m.single("dangol_http_events_wait_timeouts_total", "counter", "POST /v1/events?wait=1 answered 504",
+             is.timed_out.load());
   }
   if (server_stats_ != nullptr) {
-    m.family("dangol_http_requests_total", "counter", "HTTP requests read");
-    m.sample("dangol_http_requests_total", {}, server_stats_->requests.load());
-    m.family("dangol_http_connections_open", "gauge", "Open HTTP connections");
-    m.sample("dangol_http_connections_open", {}, server_stats_->connections_open.load());
-    m.family("dangol_http_connections_refused_total", "counter", "Connections refused at the connection limit");
-    m.sample("dangol_http_connections_refused_total", {}, server_stats_->connections_refused.load());
+    m.single("dangol_http_requests_total", "counter", "HTTP requests read", server_stats_->requests.load());
+    m.single("dangol_http_connections_open", "gauge", "Open HTTP connections", server_stats_->connections_open.load());
+    m.single("dangol_http_connections_refused_total", "counter", "Connections refused at the connection limit",
+             server_stats_->connections_refused.load());
   }
   http::Response r(Status::ok, 11);
   r.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -24,6 +24,11 @@ class PrometheusText {
   void family(std::string_view name, std::string_view type, std::string_view help);
   void sample(std::string_view name, Labels labels, double value);
   void sample(std::string_view name, Labels labels, std::int64_t value);
+  // A family with one unlabelled sample (most counters and gauges).
+  void single(std::string_view name, std::string_view type, std::string_view help, std::int64_t value) {
+    family(name, type, help);
+    sample(name, {}, value);
+  }
   // A histogram's series: name_bucket{le=…} (cumulative), name_sum, name_count.
   void histogram(std::string_view name, Labels labels, std::span<const double> upper_bounds,
                  std::span<const std::int64_t> counts, double sum);
