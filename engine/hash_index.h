@@ -82,15 +82,35 @@ class HashIndex {
 
   void grow() { rehash(slots_.empty() ? 1024 : slots_.size() * 2); }
 
+  // Grows the table to `slots` (a larger power of two) in place. The new
+  // part is zero; each entry then moves to its place under the new mask,
+  // where its home h becomes h + t * old_size for some t >= 0. Entries move
+  // in slot order, starting after an empty slot so that each cluster moves
+  // from its first entry on. An entry whose home stays put probes only
+  // slots that have moved already and lands at or before its old slot (or,
+  // if its cluster wrapped around the old end, just above old_size); one
+  // whose home moves up lands among moved entries only, and no further than
+  // its old slot plus t * old_size. So no probe crosses an entry that has yet
+  // to move, and none runs off the end except those of a cluster that
+  // wrapped around the old table: they move last, when every other slot is
+  // final. Growing thus reads and writes the table in order and touches no
+  // memory but the new part, where copying into a fresh table touched twice
+  // the memory, half of it in random order.
   void rehash(std::size_t slots) {
-    Slots old = std::move(slots_);
-    slots_ = Slots(slots);
-    mask_ = slots_.size() - 1;
-    for (const Entry& e : old) {
+    const std::size_t old_size = slots_.size();
+    slots_.extend(slots);
+    mask_ = slots - 1;
+    if (old_size == 0) return;
+    std::size_t start = 0;
+    while (!is_empty(slots_[start])) ++start;  // there is one: the load is at most 1/2
+    for (std::size_t k = 1; k <= old_size; ++k) {
+      const std::size_t i = (start + k) & (old_size - 1);
+      const Entry e = slots_[i];
       if (is_empty(e)) continue;
-      std::size_t i = e.key.low & mask_;
-      while (!is_empty(slots_[i])) i = (i + 1) & mask_;
-      slots_[i] = e;
+      slots_[i] = Entry{};
+      std::size_t j = e.key.low & mask_;
+      while (!is_empty(slots_[j])) j = (j + 1) & mask_;
+      slots_[j] = e;
     }
   }
 
@@ -112,6 +132,20 @@ class HashIndex {
       return *this;
     }
     ~Slots() { deallocate_large(data_, size_ * sizeof(Entry)); }
+    // Grows to n slots, keeping the first size() and zeroing the rest.
+    void extend(std::size_t n) {
+      const std::size_t bytes = size_ * sizeof(Entry);
+      if (bytes >= kHugeThresholdBytes) {
+        if (void* p = extend_large(data_, bytes, n * sizeof(Entry))) {
+          data_ = static_cast<Entry*>(p);
+          size_ = n;
+          return;
+        }
+      }
+      Slots bigger(n);
+      if (bytes > 0) std::memcpy(static_cast<void*>(bigger.data_), data_, bytes);
+      *this = std::move(bigger);  // the old slots go with `bigger`
+    }
     Entry& operator[](std::size_t i) { return data_[i]; }
     const Entry& operator[](std::size_t i) const { return data_[i]; }
     std::size_t size() const { return size_; }

@@ -64,6 +64,25 @@ inline void deallocate_large(void* p, std::size_t bytes) {
   }
 }
 
+// Grows a block from allocate_large(old_bytes), old_bytes at least
+// kHugeThresholdBytes, to new_bytes without copying: the kernel moves its
+// pages (page tables only) or extends the mapping in place, so growing a
+// table touches only its new part and the pages it had stay warm. Its
+// contents are kept and the bytes past old_bytes are zero (the block's
+// rounding slack must never have been written). Returns the block, or
+// nullptr, leaving the block as it was, if the kernel refused.
+inline void* extend_large(void* p, std::size_t old_bytes, std::size_t new_bytes) {
+  const std::size_t old_length = mapped_bytes(old_bytes), new_length = mapped_bytes(new_bytes);
+  if (new_length <= old_length) return p;
+  if (::mremap(p, old_length, new_length, 0) != MAP_FAILED) return p;  // the address space after it was free
+  void* q = allocate_large(new_bytes);
+  if (::mremap(p, old_length, old_length, MREMAP_MAYMOVE | MREMAP_FIXED, q) == MAP_FAILED) {
+    deallocate_large(q, new_bytes);
+    return nullptr;
+  }
+  return q;
+}
+
 // A standard allocator over allocate_large, for containers that grow large.
 template <class T>
 struct HugePageAllocator {

@@ -77,6 +77,52 @@ TEST(HashIndex, ReserveKeepsEntries) {
   EXPECT_EQ(index.size(), 50'000u);
 }
 
+// Growing moves entries in place: clusters that wrap around the end of the
+// table, and probes that run off the end of the grown one, keep every entry
+// findable. All keys here share their low bits, so at every size they pile
+// up in one cluster at the last slot; the table grows through the sizes
+// that are malloc'd and those that are mapped.
+TEST(HashIndex, GrowingKeepsClustersThatWrapAround) {
+  for (std::uint64_t low : {~std::uint64_t{0}, ~std::uint64_t{0} << 9, std::uint64_t{1} << 40}) {
+    SCOPED_TRACE(low);
+    HashIndex<std::uint64_t> index;
+    std::mt19937_64 rng(low);
+    std::vector<EventIdKey> keys;
+    for (std::uint64_t i = 0; i < 3000; ++i) {
+      // Half share all their low bits; the others differ only above bit 10,
+      // where the growing mask reaches them one size at a time.
+      keys.push_back(EventIdKey{rng(), i % 2 == 0 ? low : low ^ (rng() << 10)});
+      ASSERT_TRUE(index.try_emplace(keys.back(), i).second);
+      if (i % 97 == 0 || i + 1 == 3000) {
+        for (std::uint64_t k = 0; k < keys.size(); ++k) {
+          const std::uint64_t* v = index.find(keys[k]);
+          ASSERT_NE(v, nullptr) << "key " << k << " of " << keys.size();
+          ASSERT_EQ(*v, k);
+        }
+      }
+    }
+    EXPECT_EQ(index.size(), keys.size());
+  }
+}
+
+// Large tables grow by extending their mapping; entries of random keys all
+// survive several such growths.
+TEST(HashIndex, LargeTablesGrowInPlace) {
+  HashIndex<std::uint64_t> index;
+  std::mt19937_64 rng(7);
+  std::vector<EventIdKey> keys(300'000);
+  for (auto& k : keys) k = EventIdKey{rng(), rng()};
+  for (std::uint64_t i = 0; i < keys.size(); ++i) index.try_emplace(keys[i], i);
+  for (std::uint64_t i = 0; i < keys.size(); ++i) {
+    const std::uint64_t* v = index.find(keys[i]);
+    ASSERT_NE(v, nullptr);
+    ASSERT_EQ(*v, i);
+  }
+  std::size_t visited = 0;
+  index.for_each([&](EventIdKey, std::uint64_t) { ++visited; });
+  EXPECT_EQ(visited, keys.size());
+}
+
 // A hash that collides often: one of 8 values, so most ids share their key
 // with another and land in the exact map beside the table.
 struct WeakHash {
