@@ -79,9 +79,10 @@ TEST(HashIndex, ReserveKeepsEntries) {
 
 // Growing moves entries in place: clusters that wrap around the end of the
 // table, and probes that run off the end of the grown one, keep every entry
-// findable. All keys here share their low bits, so at every size they pile
-// up in one cluster at the last slot; the table grows through the sizes
-// that are malloc'd and those that are mapped.
+// findable. The keys of each round share their ten low bits, so they pile
+// up in one cluster, which for the first round starts at the last slot and
+// wraps; the table grows through the sizes that are malloc'd and those that
+// are mapped.
 TEST(HashIndex, GrowingKeepsClustersThatWrapAround) {
   for (std::uint64_t low : {~std::uint64_t{0}, ~std::uint64_t{0} << 9, std::uint64_t{1} << 40}) {
     SCOPED_TRACE(low);
