@@ -209,7 +209,7 @@ http::Response Api::route(const http::Request& request, const Target& target, co
                           const http::Reply& reply, bool* answered_later) {
   const auto& s = target.segments;
   const auto method = request.method();
-  const bool get = method == beast_http::verb::get;
+  const bool get = method == beast_http::verb::get || method == beast_http::verb::head;  // the server drops HEAD's body
   const bool post = method == beast_http::verb::post;
   auto forbidden = [&](std::string_view what) {
     return error(Status::forbidden, "role " + role->name() + " may not " + std::string(what));

@@ -105,6 +105,13 @@ class Session : public std::enable_shared_from_this<Session> {
     response.keep_alive(keep_alive_);
     if (response.find(beast_http::field::server) == response.end()) response.set(beast_http::field::server, "campaignd");
     response.prepare_payload();
+    if (request_.method() == beast_http::verb::head) {
+      // The headers a GET would get, Content-Length included, and no body
+      // (RFC 9110 §9.3.2): a body would be read as the next response.
+      const std::size_t length = response.body().size();
+      response.body().clear();
+      response.content_length(length);
+    }
     response_ = std::move(response);
     write();
   }

@@ -413,6 +413,33 @@ TEST_F(ApiTest, KeepAliveServesManyRequestsOnOneConnection) {
   }
 }
 
+// HEAD gets GET's status and headers without a body, so the next response
+// on the connection is read intact.
+TEST_F(ApiTest, HeadAnswersLikeGetWithoutABody) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  beast::flat_buffer buffer;
+  for (bhttp::verb verb : {bhttp::verb::head, bhttp::verb::get}) {
+    bhttp::request<bhttp::string_body> req{verb, "/v1/campaigns/welcome-mangwon-2023", 11};
+    req.set(bhttp::field::host, "localhost");
+    req.set(bhttp::field::authorization, std::string("Bearer ") + kFinance);
+    bhttp::write(socket, req);
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.skip(verb == bhttp::verb::head);  // a HEAD response has no body to read
+    bhttp::read(socket, buffer, parser);
+    const auto& res = parser.get();
+    ASSERT_EQ(res.result_int(), 200u) << bhttp::to_string(verb);
+    if (verb == bhttp::verb::head) {
+      ASSERT_GT(std::stoul(std::string(res[bhttp::field::content_length])), 0u);
+    } else {
+      EXPECT_NE(res.body().find("welcome-mangwon-2023"), std::string::npos);
+    }
+  }
+  // Nothing else arrived: the HEAD response carried no body.
+  EXPECT_EQ(buffer.size(), 0u);
+}
+
 TEST_F(ApiTest, SlowClientIsCutOffWith408) {
   // The request timeout is 1 s here: half a request, then silence.
   asio::io_context io;
