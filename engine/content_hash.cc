@@ -73,7 +73,6 @@ void write(Canonical& c, const MessageSentEvent& e) {
 
 }  // namespace
 
-
 EventIdKey event_id_key(std::string_view event_id) {
   XXH128_hash_t h = XXH3_128bits(event_id.data(), event_id.size());
   return {h.high64, h.low64};

@@ -542,8 +542,6 @@ class Step {
 
   // ------------------------------------------------------------ redemption and reversal
 
-  std::uint32_t find_coupon(std::string_view id) const { return s_.find_coupon(id); }
-
   static Money computed_discount(const OfferTerms& offer, Money order) {
     if (offer.percent_bps == 0) return std::min(offer.fixed_amount, order);
     __int128 pct = static_cast<__int128>(order.minor()) * offer.percent_bps / kBpsWhole;
@@ -551,7 +549,7 @@ class Step {
   }
 
   void on(const CouponRedeemedEvent& e) {
-    const std::uint32_t index = find_coupon(e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
@@ -609,7 +607,7 @@ class Step {
   }
 
   void on(const RedemptionReversedEvent& e) {
-    const std::uint32_t index = find_coupon(e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);

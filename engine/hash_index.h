@@ -13,7 +13,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "engine/assert.h"
 #include "engine/huge_pages.h"
 #include "engine/state_keys.h"
 

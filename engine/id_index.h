@@ -18,7 +18,6 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
-#include "engine/assert.h"
 #include "engine/hash_index.h"
 #include "engine/state_keys.h"
 

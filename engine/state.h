@@ -185,16 +185,16 @@ struct State {
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome
 
+  // The id of coupons[i], as coupon_index compares it on a hit.
+  auto coupon_id_of() const {
+    return [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; };
+  }
   // The position in `coupons` of the coupon with this id, or CouponIdx::kNone.
   std::uint32_t find_coupon(std::string_view id) const {
-    auto found = coupon_index.find(id, [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; });
-    return found.value_or(CouponIdx::kNone);
+    return coupon_index.find(id, coupon_id_of()).value_or(CouponIdx::kNone);
   }
   // Indexes coupons[index] by its id; false if that id is indexed already.
-  bool index_coupon(std::uint32_t index) {
-    return coupon_index.insert(coupons[index].coupon_id, index,
-                               [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; });
-  }
+  bool index_coupon(std::uint32_t index) { return coupon_index.insert(coupons[index].coupon_id, index, coupon_id_of()); }
 };
 
 }  // namespace dangol

@@ -706,7 +706,6 @@ Status StateStore::read_outbox(std::vector<OutboxEntry>* out) {
 }
 
 // Raises the trim mark and drops the batch records wholly at or below it.
-// Raises the trim mark and drops the batch records wholly at or below it.
 Status StateStore::trim_outbox(std::int64_t up_to_seq_inclusive) {
   std::lock_guard lock(outbox_mutex_);
   if (!outbox_known_) {

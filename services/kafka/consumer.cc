@@ -115,59 +115,6 @@ Status Consumer::watermarks(const std::string& topic, std::int32_t partition, st
                           "watermarks of " + topic);
 }
 
-std::string OwnedRecord::header(std::string_view name) const {
-  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
-    if (it->first == name) return it->second;
-  }
-  return {};
-}
-
-namespace {
-
-OwnedRecord copy_record(const rd_kafka_message_t& m) {
-  OwnedRecord r;
-  r.offset = m.offset;
-  if (m.key) r.key.assign(static_cast<const char*>(m.key), m.key_len);
-  if (m.payload) r.value.assign(static_cast<const char*>(m.payload), m.len);
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(&m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    std::size_t size = 0;
-    for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++i) {
-      r.headers.emplace_back(name, value ? std::string(static_cast<const char*>(value), size) : std::string());
-    }
-  }
-  return r;
-}
-
-}  // namespace
-
-Status read_range(Consumer& reader, const std::string& topic, std::int32_t partition, std::int64_t from,
-                  std::int64_t to, std::chrono::milliseconds timeout, std::vector<OwnedRecord>* out) {
-  out->clear();
-  if (from >= to) return Status::Ok();
-  reader.learn_topic(topic, timeout).IgnoreError();  // best effort, as in assign()
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = from;
-  if (Status s = Status::FromCode(rd_kafka_assign(reader.handle(), list.get()), "assign " + topic); !s.ok()) {
-    return s;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<MessagePtr> batch;
-  while (std::chrono::steady_clock::now() < deadline) {
-    Status s = reader.poll_batch(1000, std::chrono::milliseconds(100), &batch);
-    if (!s.ok() && !s.retriable()) return s;
-    for (const auto& m : batch) {
-      if (m->offset >= to) return Status::Ok();
-      out->push_back(copy_record(*m));
-      if (m->offset == to - 1) return Status::Ok();
-    }
-  }
-  return Status::FromCode(RD_KAFKA_RESP_ERR__TIMED_OUT, "read " + topic + " [" + std::to_string(partition) + "]");
-}
-
 Status read_ranges(Consumer& reader, const std::vector<OffsetRange>& ranges, std::chrono::milliseconds timeout,
                    const std::function<void(std::size_t, const rd_kafka_message_t&)>& on_record) {
   // (topic, partition) -> index in ranges, for the ranges not read yet.
@@ -212,10 +159,6 @@ std::string_view header_view(const rd_kafka_message_t* message, const char* name
     return {};
   }
   return {static_cast<const char*>(value), size};
-}
-
-std::string header_value(const rd_kafka_message_t* message, const char* name) {
-  return std::string(header_view(message, name));
 }
 
 }  // namespace dangol::kafka

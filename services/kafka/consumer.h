@@ -46,7 +46,7 @@ class Consumer {
   // Makes the client learn `topic`'s partitions now (once): a client that
   // is assigned a topic it has no metadata for waits for its next periodic
   // refresh, about a second, before it fetches anything. assign() and
-  // read_range() call it.
+  // read_ranges() call it.
   Status learn_topic(const std::string& topic, std::chrono::milliseconds timeout);
 
   // Up to max_records records, waiting at most max_wait for the first and
@@ -68,22 +68,6 @@ class Consumer {
   std::vector<rd_kafka_message_t*> batch_;  // poll_batch's scratch
 };
 
-// A record copied out of librdkafka (whose messages must all be freed before
-// their client is destroyed).
-struct OwnedRecord {
-  std::int64_t offset = 0;
-  std::string key, value;
-  std::vector<std::pair<std::string, std::string>> headers;
-  // The last value of header `name`, or empty.
-  std::string header(std::string_view name) const;
-};
-
-// Reads the records of `partition` in [from, to) of `topic` with `reader`
-// (a consumer used for nothing else meanwhile); for looking at the tail of a
-// topic.
-Status read_range(Consumer& reader, const std::string& topic, std::int32_t partition, std::int64_t from,
-                  std::int64_t to, std::chrono::milliseconds timeout, std::vector<OwnedRecord>* out);
-
 // The records [from, to) of one partition.
 struct OffsetRange {
   std::string topic;
@@ -99,9 +83,8 @@ struct OffsetRange {
 Status read_ranges(Consumer& reader, const std::vector<OffsetRange>& ranges, std::chrono::milliseconds timeout,
                    const std::function<void(std::size_t, const rd_kafka_message_t&)>& on_record);
 
-// The value of header `name` of a record, or empty.
-std::string header_value(const rd_kafka_message_t* message, const char* name);
-// The same as a view into the record (valid while it lives).
+// The value of header `name` of a record, or empty, as a view into the
+// record (valid while it lives).
 std::string_view header_view(const rd_kafka_message_t* message, const char* name);
 
 }  // namespace dangol::kafka
