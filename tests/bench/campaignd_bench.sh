@@ -13,16 +13,20 @@ ctl="$build/services/campaignctl/campaignctl"
 daemon="$build/services/campaignd/campaignd"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"; }
 trap cleanup EXIT
 
 # 16 partitions: the development broker keeps only about 5 MB per partition
 # and would drop events before campaignd reads them.
 partitions=16
-"$ctl" devbroker --partitions $partitions --brokers-file "$work/brokers" >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$work/brokers" ] && break; sleep 0.1; done
-bs=$(cat "$work/brokers")
+# start_broker: a fresh development broker in the background; sets $bs.
+start_broker() {
+  rm -f "$work/brokers"
+  "$ctl" devbroker --partitions $partitions --brokers-file "$work/brokers" >/dev/null 2>&1 &
+  broker_pid=$!; pids+=($broker_pid)
+  for _ in $(seq 100); do [ -s "$work/brokers" ] && break; sleep 0.1; done
+  bs=$(cat "$work/brokers")
+}
 
 # Waiting must not take CPU from campaignd on a two-core machine: polling
 # with kcat, awk and sleep every 50 ms took about a fifth of it. The loops
@@ -59,33 +63,46 @@ now() { date +%s.%N; }
 
 echo "== end to end: $events festival events through the development broker"
 "$ctl" simulate festival --seed 3 --events "$events" > "$work/festival.jsonl"
-"$ctl" produce --brokers "$bs" "$work/festival.jsonl" > /dev/null
-records=$(topic_size campaign.events)
-# The fastest of three kcat runs: on a shared machine one run varies by up
-# to a factor of two, and the fastest is the fairest measure of the bare rate.
-kcat_s=1e9
-for _ in 1 2 3; do
+# Three runs of each, alternating, and the fastest of each compared: on this
+# shared VM one run of either varies by up to a third, and the fastest is the
+# fairest measure of what each can do. Each pair of runs gets a fresh broker
+# holding the same events, so that every campaignd run starts from empty
+# topics and state, as the first would.
+runs=${RUNS:-3}
+kcat_times=() e2e_times=()
+for run in $(seq "$runs"); do
+  if [ "$run" -gt 1 ]; then kill -9 "$broker_pid"; wait "$broker_pid" 2>/dev/null || true; fi
+  start_broker
+  "$ctl" produce --brokers "$bs" "$work/festival.jsonl" > /dev/null
+  records=$(topic_size campaign.events)
   t0=$(now); kcat -C -b "$bs" -t campaign.events -e -o beginning -q -f '%o\n' > /dev/null 2>&1; t1=$(now)
-  kcat_s=$(awk -v a="$t0" -v b="$t1" -v m="$kcat_s" 'BEGIN { d = b - a; print (d < m ? d : m) }')
+  kcat_times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
+  # campaignd logs "caught up" once every event the topic had is decided and
+  # the decisions topic has acknowledged every decision.
+  rm -rf "$work/state"
+  t2=$(now)
+  "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run$run.log" 2>&1 &
+  pid=$!; pids+=($pid)
+  wait_for_log "$work/run$run.log" "caught up with" 300 || { echo "campaignd did not catch up in 300 s" >&2; exit 1; }
+  t3=$(now)
+  kill -TERM "$pid"; wait "$pid" || true
+  e2e_times+=("$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')")
+  published=$(topic_size campaign.decisions)
+  [ "$published" -eq "$records" ] || { echo "run $run: decisions topic holds $published records, not $records" >&2; exit 1; }
 done
-# campaignd logs "caught up" once every event the topic had is decided and
-# the decisions topic has acknowledged every decision.
-t2=$(now)
-"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run.log" 2>&1 &
-pid=$!; pids+=($pid)
-wait_for_log "$work/run.log" "caught up with" 300 || { echo "campaignd did not catch up in 300 s" >&2; exit 1; }
-t3=$(now)
-kill -TERM "$pid"; wait "$pid" || true
-published=$(topic_size campaign.decisions)
-[ "$published" -eq "$records" ] || { echo "decisions topic holds $published records, not $records" >&2; exit 1; }
-python3 - "$records" "$kcat_s" "$t2" "$t3" <<'PY'
+python3 - "$records" "${kcat_times[*]}" "${e2e_times[*]}" <<'PY'
 import sys
-n, kcat_s, t2, t3 = int(sys.argv[1]), *map(float, sys.argv[2:])
-kcat, e2e = n / kcat_s, n / (t3 - t2)
-print(f"  kcat alone consumes {kcat:,.0f} records/s; campaignd decides and publishes {e2e:,.0f} records/s")
-print(f"  end to end = {100 * e2e / kcat:.0f} % of the bare kcat rate (target >= 50 %)")
+n = int(sys.argv[1])
+kcat = [n / float(t) for t in sys.argv[2].split()]
+e2e = [n / float(t) for t in sys.argv[3].split()]
+rates = lambda r: ", ".join(f"{x:,.0f}" for x in r)
+print(f"  kcat alone consumes {rates(kcat)} records/s; campaignd decides and publishes {rates(e2e)} records/s")
+print(f"  fastest of {len(e2e)} each: {max(e2e):,.0f} vs {max(kcat):,.0f} records/s")
+print(f"  end to end = {100 * max(e2e) / max(kcat):.0f} % of the bare kcat rate (target >= 50 %)")
 PY
-grep -o 'batch commit p50.*' "$work/run.log" | sed 's/^/  /; s/$/ (target p99 <= 50 ms)/'
+for run in $(seq "$runs"); do
+  grep -o 'batch commit p50.*' "$work/run$run.log" | sed "s/^/  run $run: /; s/\$/ (target p99 <= 50 ms)/"
+done
 
 echo "== recovery after kill -9 with $coupons outstanding coupons"
 python3 - "$coupons" > "$work/coupons.jsonl" <<'PY'
