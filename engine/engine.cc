@@ -44,8 +44,10 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 class Step {
  public:
   // `log` is null when the engine does not track changes.
-  Step(State& state, ChangeLog* log, const Event& event, Verdict& verdict, std::vector<std::uint32_t>& due)
-      : s_(state), log_(log), ev_(event), v_(verdict), due_(due) {}
+  // `event_key` is event_id_key(event.event_id).
+  Step(State& state, ChangeLog* log, const Event& event, EventIdKey event_key, Verdict& verdict,
+       std::vector<std::uint32_t>& due)
+      : s_(state), log_(log), ev_(event), event_key_(event_key), v_(verdict), due_(due) {}
 
   void run() {
     advance_clock_and_expire();
@@ -448,7 +450,8 @@ class Step {
   static std::uint64_t customer_key(CampaignIdx c, CustomerIdx u) { return (std::uint64_t{c.value} << 32) | u.value; }
 
   // Makes the coupon: R moves available -> reserved per funder.
-  void grant(CampaignIdx idx, std::string_view coupon_id, MerchantIdx m, CustomerIdx u, bool welcome) {
+  void grant(CampaignIdx idx, std::string_view coupon_id, EventIdKey coupon_key, MerchantIdx m, CustomerIdx u,
+             bool welcome) {
     Campaign& c = campaign(idx);
     Money r = c.offer.reservation();
     Parts parts = split_by_shares(r, c.shares_bps);
@@ -466,7 +469,7 @@ class Step {
     k.reserved = r;
     k.issued_at = ev_.occurred_at;
     k.expires_at = *expires_at;
-    const bool indexed = s_.index_coupon(index);
+    const bool indexed = s_.index_coupon(index, coupon_key);
     DANGOL_ASSERT(indexed, "granted a coupon id twice");
     mark_coupon(index);
     schedule_expiry(k, index);
@@ -507,11 +510,12 @@ class Step {
       Campaign& c = campaign(idx);
       if (!is_active(c, ev_.occurred_at) || !is_eligible(c, m)) continue;
       std::string coupon_id = std::string(ev_.event_id) + "/" + c.campaign_id;
-      Reason refusal = s_.find_coupon(coupon_id) != CouponIdx::kNone
+      const EventIdKey coupon_key = event_id_key(coupon_id);
+      Reason refusal = s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone
                            ? Reason::kCouponExists
                            : grant_refusal(c, idx, m, true, u, c.offer.reservation());
       if (refusal == Reason::kNone) {
-        grant(idx, coupon_id, m, u, /*welcome=*/true);
+        grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/true);
         continue;
       }
       count_rejection(idx, c, refusal);
@@ -520,19 +524,25 @@ class Step {
   }
 
   void on(const CouponIssuedEvent& e) {
+    // Each id is hashed once: without a couponId the coupon is named by the
+    // event id, whose key the engine has already.
     std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);
-    if (s_.find_coupon(coupon_id) != CouponIdx::kNone) return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
+    const EventIdKey coupon_key = e.coupon_id ? event_id_key(*e.coupon_id) : event_key_;
+    if (s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone) {
+      return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
+    }
     CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
     if (!idx.valid()) return reject(Reason::kUnknownCampaign);
     Campaign& c = campaign(idx);
     if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
     if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
     MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(*e.merchant_id) : MerchantIdx{};
-    CustomerIdx u = s_.customer_ids.find(e.customer_id);
+    const EventIdKey customer_key = event_id_key(e.customer_id);
+    CustomerIdx u = s_.customer_ids.find(customer_key, e.customer_id);
     Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
     if (refusal != Reason::kNone) return reject(refusal, &c);
-    if (!u.valid()) u = s_.customer_ids.add(e.customer_id);
-    grant(idx, coupon_id, m, u, /*welcome=*/false);
+    if (!u.valid()) u = s_.customer_ids.add(customer_key, e.customer_id);
+    grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/false);
   }
 
   Campaign* find_campaign(std::string_view id) {
@@ -750,6 +760,7 @@ class Step {
   State& s_;
   ChangeLog* log_;
   const Event& ev_;
+  const EventIdKey event_key_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
   absl::InlinedVector<CampaignIdx, 4> touched_;
@@ -786,7 +797,7 @@ void Engine::clear_changes() { changes_.clear(state_); }
 
 const Verdict& Engine::decide(const v1::Envelope& in) {
   verdict_.reset(state_.next_seq++);
-  Event event;
+  Event& event = scratch_.event;
   if (!decode_envelope(in, &event, &verdict_.detail)) {
     verdict_.outcome = Outcome::kInvalid;
     verdict_.reason = Reason::kInvalidEvent;
@@ -804,7 +815,7 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
       }
     } else {
       if (tracking_changes_) changes_.events.push_back({key, content});
-      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, verdict_, scratch_.due).run();
+      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, key, verdict_, scratch_.due).run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;

@@ -102,6 +102,7 @@ class Engine {
   Verdict verdict_;
   // Buffers reused across events so that deciding does not allocate.
   struct Scratch {
+    Event event;                     // the decoded event (a fresh one costs a large variant's construction)
     std::string canonical;           // content-hash input
     std::vector<std::uint32_t> due;  // coupons expiring at this event
   } scratch_;

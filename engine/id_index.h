@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "absl/container/flat_hash_map.h"
 #include "engine/hash_index.h"
@@ -32,11 +33,19 @@ struct IdKeyHash {
 
 template <class V, class Hash = IdKeyHash>
 class IdIndex {
+  static_assert(std::is_same_v<decltype(Hash{}(std::string_view())), EventIdKey>);
+
  public:
   // The value of `id`, if indexed. name_of(V) -> std::string_view.
   template <class NameOf>
   std::optional<V> find(std::string_view id, const NameOf& name_of) const {
-    const V* v = table_.find(Hash{}(id));
+    return find(Hash{}(id), id, name_of);
+  }
+  // The same, with the id's key already computed (key == Hash{}(id)): an
+  // event's id is its coupon's id, and both are looked up.
+  template <class NameOf>
+  std::optional<V> find(EventIdKey key, std::string_view id, const NameOf& name_of) const {
+    const V* v = table_.find(key);
     if (v == nullptr) return std::nullopt;
     if (name_of(*v) == id) return *v;
     return find_collided(id);
@@ -45,7 +54,11 @@ class IdIndex {
   // Indexes id -> value unless id is indexed already (then false).
   template <class NameOf>
   bool insert(std::string_view id, V value, const NameOf& name_of) {
-    auto [stored, inserted] = table_.try_emplace(Hash{}(id), value);
+    return insert(Hash{}(id), id, value, name_of);
+  }
+  template <class NameOf>
+  bool insert(EventIdKey key, std::string_view id, V value, const NameOf& name_of) {
+    auto [stored, inserted] = table_.try_emplace(key, value);
     if (inserted) return true;
     if (name_of(*stored) == id) return false;
     return collided_.try_emplace(std::string(id), value).second;

@@ -36,19 +36,23 @@ using BigSet = absl::flat_hash_set<K, absl::Hash<K>, std::equal_to<K>, HugePageA
 template <class IndexT>
 class Interner {
  public:
-  IndexT find(std::string_view name) const {
-    auto found = index_.find(name, name_of());
+  IndexT find(std::string_view name) const { return find(event_id_key(name), name); }
+  // The same, with key == event_id_key(name) computed already.
+  IndexT find(EventIdKey key, std::string_view name) const {
+    auto found = index_.find(key, name, name_of());
     return found ? IndexT{*found} : IndexT{};
   }
   IndexT intern(std::string_view name) {
-    if (IndexT found = find(name); found.valid()) return found;
-    return add(name);
+    const EventIdKey key = event_id_key(name);
+    if (IndexT found = find(key, name); found.valid()) return found;
+    return add(key, name);
   }
   // Interns a name known to be absent (one lookup instead of two).
-  IndexT add(std::string_view name) {
+  IndexT add(std::string_view name) { return add(event_id_key(name), name); }
+  IndexT add(EventIdKey key, std::string_view name) {
     names_.emplace_back(name);
     IndexT idx{static_cast<std::uint32_t>(names_.size() - 1)};
-    bool inserted = index_.insert(names_.back(), idx.value, name_of());
+    bool inserted = index_.insert(key, names_.back(), idx.value, name_of());
     DANGOL_ASSERT(inserted, "interned a name twice");
     return idx;
   }
@@ -190,11 +194,17 @@ struct State {
     return [this](std::uint32_t i) -> std::string_view { return coupons[i].coupon_id; };
   }
   // The position in `coupons` of the coupon with this id, or CouponIdx::kNone.
-  std::uint32_t find_coupon(std::string_view id) const {
-    return coupon_index.find(id, coupon_id_of()).value_or(CouponIdx::kNone);
+  std::uint32_t find_coupon(std::string_view id) const { return find_coupon(event_id_key(id), id); }
+  // The same, with key == event_id_key(id) computed already.
+  std::uint32_t find_coupon(EventIdKey key, std::string_view id) const {
+    return coupon_index.find(key, id, coupon_id_of()).value_or(CouponIdx::kNone);
   }
-  // Indexes coupons[index] by its id; false if that id is indexed already.
-  bool index_coupon(std::uint32_t index) { return coupon_index.insert(coupons[index].coupon_id, index, coupon_id_of()); }
+  // Indexes coupons[index] by its id, whose key is `key`; false if that id
+  // is indexed already.
+  bool index_coupon(std::uint32_t index, EventIdKey key) {
+    return coupon_index.insert(key, coupons[index].coupon_id, index, coupon_id_of());
+  }
+  bool index_coupon(std::uint32_t index) { return index_coupon(index, event_id_key(coupons[index].coupon_id)); }
 };
 
 }  // namespace dangol
