@@ -3,6 +3,9 @@
 #include <string>
 #include <type_traits>
 
+// Inlined, not called through the shared library: ids are short, and XXH3's
+// short-input path is a few dozen instructions, less than the call.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace dangol {

@@ -21,9 +21,11 @@ class Problem {
   std::string* detail_;
 };
 
-// Byte classes for ids: 1 = [A-Za-z0-9._:-], 2 = also allowed in coupon ids ('/').
-constexpr std::array<std::uint8_t, 256> kIdBytes = [] {
+// The class bit of each byte in ids: 1 = [A-Za-z0-9._:-], 2 = also allowed
+// in coupon ids ('/'), 8 = never allowed.
+constexpr std::array<std::uint8_t, 256> kIdByteClass = [] {
   std::array<std::uint8_t, 256> t{};
+  t.fill(8);
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = 1;
   for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;
   for (int c = '0'; c <= '9'; ++c) t[c] = 1;
@@ -35,7 +37,7 @@ constexpr std::array<std::uint8_t, 256> kIdBytes = [] {
 // Every byte of `id` has a class in `allowed` (a bit mask of classes).
 bool bytes_allowed(std::string_view id, unsigned allowed) {
   unsigned seen = 0;
-  for (unsigned char c : id) seen |= kIdBytes[c] == 0 ? 8u : (1u << (kIdBytes[c] - 1));
+  for (unsigned char c : id) seen |= kIdByteClass[c];
   return (seen & ~allowed) == 0;
 }
 

@@ -145,7 +145,7 @@ class Step {
 
   // The parts of a coupon's full reservation R, and of its settled discount d.
   static Parts reservation_parts(const Campaign& c, const Coupon& k) {
-    return split_by_shares(k.reserved, c.shares_bps);
+    return c.split(k.reserved);
   }
   static Parts discount_parts(const Campaign& c, const Coupon& k) {
     return split_proportional(k.discount, reservation_parts(c, k));
@@ -443,7 +443,7 @@ class Step {
       std::int64_t today = it == c.granted_by_local_day.end() ? 0 : it->second.minor();
       if (today + r.minor() > lim.daily_amount.minor()) return Reason::kDailyAmountLimit;
     }
-    if (!can_reserve(c, split_by_shares(r, c.shares_bps))) return Reason::kBudgetExhausted;
+    if (!can_reserve(c, c.split(r))) return Reason::kBudgetExhausted;
     return Reason::kNone;
   }
 
@@ -454,7 +454,7 @@ class Step {
              bool welcome) {
     Campaign& c = campaign(idx);
     Money r = c.offer.reservation();
-    Parts parts = split_by_shares(r, c.shares_bps);
+    Parts parts = c.split(r);
     move_available_to_reserved(c, parts);
     auto expires_at = ev_.occurred_at.plus_seconds(std::int64_t{c.offer.valid_days} * kSecondsPerDay);
     DANGOL_ASSERT(expires_at.has_value(), "expiresAt overflow");
@@ -824,12 +824,17 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
 }
 
 void Engine::prefetch_for(const v1::Envelope& in) const {
-  state_.seen_events.prefetch(event_id_key(in.event_id()));
+  const EventIdKey event_key = event_id_key(in.event_id());
+  state_.seen_events.prefetch(event_key);
   switch (in.payload_case()) {
     case v1::Envelope::kCouponIssued: {
       const auto& p = in.coupon_issued();
       state_.customer_ids.prefetch(p.customer_id());
-      state_.coupon_index.prefetch(p.has_coupon_id() ? std::string_view(p.coupon_id()) : in.event_id());
+      if (p.has_coupon_id()) {
+        state_.coupon_index.prefetch(p.coupon_id());
+      } else {
+        state_.coupon_index.prefetch(event_key);  // the coupon is named by the event id
+      }
       break;
     }
     case v1::Envelope::kCouponRedeemed: state_.coupon_index.prefetch(in.coupon_redeemed().coupon_id()); break;

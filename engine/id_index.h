@@ -65,7 +65,8 @@ class IdIndex {
   }
 
   // Hints that `id` will be looked up soon (Engine::decide_batch).
-  void prefetch(std::string_view id) const { table_.prefetch(Hash{}(id)); }
+  void prefetch(std::string_view id) const { prefetch(Hash{}(id)); }
+  void prefetch(EventIdKey key) const { table_.prefetch(key); }
   void reserve(std::size_t n) { table_.reserve(n); }
   std::size_t size() const { return table_.size() + collided_.size(); }
   std::size_t collisions() const { return collided_.size(); }

@@ -38,9 +38,19 @@ Parts split_by_shares(Money total, std::span<const std::int32_t> shares_bps) {
   std::array<__int128, kMaxFunders> remainder{};
   std::int64_t assigned = 0;
   for (std::size_t i = 0; i < shares_bps.size(); ++i) {
-    __int128 product = static_cast<__int128>(total.minor()) * shares_bps[i];
-    parts[i] = static_cast<std::int64_t>(product / kBpsWhole);
-    remainder[i] = product % kBpsWhole;
+    DANGOL_ASSERT(shares_bps[i] >= 0, "negative share");
+    std::uint64_t product64;
+    if (!__builtin_mul_overflow(static_cast<std::uint64_t>(total.minor()), static_cast<std::uint64_t>(shares_bps[i]),
+                                &product64)) {
+      // Every amount up to 10^15 won: 64-bit arithmetic, and the division by
+      // a constant is a multiplication (128-bit division is a library call).
+      parts[i] = static_cast<std::int64_t>(product64 / kBpsWhole);
+      remainder[i] = product64 % kBpsWhole;
+    } else {
+      __int128 product = static_cast<__int128>(total.minor()) * shares_bps[i];
+      parts[i] = static_cast<std::int64_t>(product / kBpsWhole);
+      remainder[i] = product % kBpsWhole;
+    }
     assigned += parts[i];
   }
   distribute_leftover(parts, remainder, total.minor() - assigned);
@@ -57,9 +67,18 @@ Parts split_proportional(Money amount, const Parts& remaining) {
   std::array<__int128, kMaxFunders> remainder{};
   std::int64_t assigned = 0;
   for (int i = 0; i < remaining.size; ++i) {
-    __int128 product = static_cast<__int128>(amount.minor()) * remaining[i];
-    parts[i] = static_cast<std::int64_t>(product / whole);
-    remainder[i] = product % whole;
+    DANGOL_ASSERT(remaining[i] >= 0, "negative remaining part");
+    std::uint64_t product64;
+    if (!__builtin_mul_overflow(static_cast<std::uint64_t>(amount.minor()), static_cast<std::uint64_t>(remaining[i]),
+                                &product64)) {
+      const auto divisor = static_cast<std::uint64_t>(whole);
+      parts[i] = static_cast<std::int64_t>(product64 / divisor);
+      remainder[i] = product64 % divisor;
+    } else {
+      __int128 product = static_cast<__int128>(amount.minor()) * remaining[i];
+      parts[i] = static_cast<std::int64_t>(product / whole);
+      remainder[i] = product % whole;
+    }
     assigned += parts[i];
   }
   distribute_leftover(parts, remainder, amount.minor() - assigned);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -118,6 +119,18 @@ struct Campaign {
 
   CouponCounts coupon_counts;
   std::array<std::int64_t, static_cast<std::size_t>(Reason::kCount)> rejections{};
+
+  // The funder split of `r`. Every coupon of a campaign reserves
+  // offer.reservation(), so that split is made once, when first needed
+  // (offer and shares never change after the definition).
+  Parts split(Money r) const {
+    if (r != offer.reservation()) return split_by_shares(r, shares_bps);
+    if (!reservation_split_) reservation_split_ = split_by_shares(r, shares_bps);
+    return *reservation_split_;
+  }
+
+ private:
+  mutable std::optional<Parts> reservation_split_;
 };
 
 enum class CouponStatus : std::uint8_t { kIssued, kRedeemed, kExpired, kVoid };
