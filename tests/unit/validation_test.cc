@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/decode.h"
 #include "tests/unit/engine_fixture.h"
 
 namespace dangol::testing {
@@ -339,6 +340,31 @@ TEST_F(ValidBoundary, PercentOfferAndStartsBeforeEndsAt) {
   s.offer = R"({"percentBps":1000,"maxDiscount":"5000","validDays":1})";
   s.ends_at = s.starts_at + 1;
   EXPECT_EQ(outcome(define(s)), "APPLIED");
+}
+
+// The id byte rules, checked byte by byte against a plain reference: every
+// byte value at every position of ids from 1 to 40 bytes long (the check
+// works on sixteen bytes at a time, so positions around 16 and 32 matter).
+TEST(IdBytes, EveryByteAtEveryPositionFollowsTheRule) {
+  const auto plain = [](unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == ':' || c == '-';
+  };
+  for (std::size_t size = 1; size <= 40; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string id(size, 'a');
+        id[at] = static_cast<char>(byte);
+        const auto c = static_cast<unsigned char>(byte);
+        ASSERT_EQ(is_valid_id(id), plain(c)) << "byte " << byte << " at " << at << " of " << size;
+        ASSERT_EQ(is_valid_coupon_id(id), plain(c) || c == '/') << "byte " << byte << " at " << at << " of " << size;
+      }
+    }
+  }
+  EXPECT_FALSE(is_valid_id(""));
+  EXPECT_FALSE(is_valid_id(std::string(65, 'a')));
+  EXPECT_TRUE(is_valid_coupon_id("a/b/c"));
+  EXPECT_FALSE(is_valid_id("a/b"));
 }
 
 }  // namespace
