@@ -1,5 +1,7 @@
 #include "engine/content_hash.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <type_traits>
 
@@ -12,15 +14,19 @@ namespace dangol {
 namespace {
 
 // Appends fields with explicit lengths and tags so that no two different
-// events share a canonical form.
+// events share a canonical form. Writes straight into the scratch buffer,
+// which only grows: std::string's appends are calls into the library, and
+// they were most of the cost of hashing an event.
 class Canonical {
  public:
-  explicit Canonical(std::string& bytes) : bytes_(bytes) { bytes_.clear(); }
-  void tag(std::uint8_t t) { bytes_.push_back(static_cast<char>(t)); }
-  void i64(std::int64_t v) { bytes_.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  explicit Canonical(std::string& buffer) : buffer_(buffer) {
+    if (buffer_.size() < kInitialBytes) buffer_.resize(kInitialBytes);
+  }
+  void tag(std::uint8_t t) { put(&t, 1); }
+  void i64(std::int64_t v) { put(&v, sizeof v); }
   void str(std::string_view s) {
     i64(static_cast<std::int64_t>(s.size()));
-    bytes_.append(s);
+    put(s.data(), s.size());
   }
   void opt_str(const std::optional<std::string_view>& s) {
     tag(s.has_value());
@@ -30,10 +36,19 @@ class Canonical {
     i64(static_cast<std::int64_t>(v.size()));
     for (auto s : v) str(s);
   }
-  std::uint64_t hash() const { return XXH3_64bits(bytes_.data(), bytes_.size()); }
+  std::uint64_t hash() const { return XXH3_64bits(buffer_.data(), size_); }
 
  private:
-  std::string& bytes_;
+  static constexpr std::size_t kInitialBytes = 512;
+
+  void put(const void* bytes, std::size_t n) {
+    if (n > buffer_.size() - size_) buffer_.resize(std::max(2 * buffer_.size(), size_ + n));
+    std::memcpy(buffer_.data() + size_, bytes, n);
+    size_ += n;
+  }
+
+  std::string& buffer_;
+  std::size_t size_ = 0;
 };
 
 void write(Canonical& c, const CampaignDefinedEvent& e) {

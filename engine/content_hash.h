@@ -17,7 +17,8 @@ EventIdKey event_id_key(std::string_view event_id);
 
 // 64-bit hash of everything the event says besides its id (occurredAt and
 // payload), so that JSON and protobuf forms of one event hash alike.
-// `scratch` holds the canonical bytes; reusing it keeps hashing off malloc.
+// `scratch` is the buffer for the canonical bytes (its contents are not
+// the canonical form afterwards); reusing it keeps hashing off malloc.
 std::uint64_t content_hash(const Event& event, std::string* scratch);
 
 }  // namespace dangol

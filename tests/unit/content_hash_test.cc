@@ -52,6 +52,23 @@ const Golden kGolden[] = {
      0xf00f615b243eafc3ull, 0x16b09334ffc97af9ull, 0xc841c1fdc70efd52ull},
 };
 
+// A campaign naming 200 merchants: its canonical form is several kB.
+TEST(ContentHash, LargeEventsHashAsBefore) {
+  std::string merchants;
+  for (int i = 0; i < 200; ++i) merchants += (i ? ",\"m-" : "\"m-") + std::to_string(100000 + i) + "\"";
+  const std::string json =
+      R"({"eventId":"big","occurredAt":"2024-05-01T10:00:00Z","campaignDefined":{"campaignId":"c","name":"C",)"
+      R"("currency":"KRW","startsAt":"2024-01-01T00:00:00Z","endsAt":"2025-01-01T00:00:00Z",)"
+      R"("funders":[{"funderId":"gov","budget":"1000","shareBps":10000}],"eligibility":{"merchantIds":[)" +
+      merchants + R"(]},"trigger":"ISSUED","offer":{"fixedAmount":"100","validDays":7}}})";
+  v1::Envelope envelope;
+  std::string error, scratch;
+  ASSERT_TRUE(json::parse_envelope(json, &envelope, &error)) << error;
+  Event event;
+  ASSERT_TRUE(decode_envelope(envelope, &event, &error)) << error;
+  EXPECT_EQ(content_hash(event, &scratch), 0x3315a62917ff7f18ull) << std::hex << "0x" << content_hash(event, &scratch);
+}
+
 TEST(ContentHash, PersistedHashesNeverChange) {
   std::string scratch(3, 'x');  // left over from an earlier event: must not matter
   for (const Golden& g : kGolden) {
