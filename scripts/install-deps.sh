@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libabsl-dev libxxhash-dev
-  kcat wrk curl python3 python3-yaml python3-prometheus-client time
+  kcat wrk curl python3 python3-yaml python3-prometheus-client time valgrind
 )
 
 missing=()

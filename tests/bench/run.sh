@@ -33,6 +33,9 @@ for name, what in (("BM_DecodeApply", "from an empty engine"), ("BM_DecodeDecide
 PY
 done
 
+# The engine's instruction count: steady where events/s move with the load.
+bash "$(dirname "$0")/engine_instructions.sh" "$build"
+
 if [ -x "$build/tests/bench/json_bench" ]; then
   echo "== JSON codec vs protobuf util"
   "$build/tests/bench/json_bench" --benchmark_format=console 2>/dev/null | grep -E '^BM_' || true
