@@ -44,10 +44,11 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 class Step {
  public:
   // `log` is null when the engine does not track changes.
-  // `event_key` is event_id_key(event.event_id).
-  Step(State& state, ChangeLog* log, const Event& event, EventIdKey event_key, Verdict& verdict,
-       std::vector<std::uint32_t>& due)
-      : s_(state), log_(log), ev_(event), event_key_(event_key), v_(verdict), due_(due) {}
+  // `event_key` is event_id_key(event.event_id); `keys`, when given, holds
+  // the event's other ids hashed already (Engine::IdKeys).
+  Step(State& state, ChangeLog* log, const Event& event, EventIdKey event_key, const Engine::IdKeys* keys,
+       Verdict& verdict, std::vector<std::uint32_t>& due)
+      : s_(state), log_(log), ev_(event), event_key_(event_key), keys_(keys), v_(verdict), due_(due) {}
 
   void run() {
     advance_clock_and_expire();
@@ -527,7 +528,7 @@ class Step {
     // Each id is hashed once: without a couponId the coupon is named by the
     // event id, whose key the engine has already.
     std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);
-    const EventIdKey coupon_key = e.coupon_id ? event_id_key(*e.coupon_id) : event_key_;
+    const EventIdKey coupon_key = keys_ ? keys_->coupon : e.coupon_id ? event_id_key(*e.coupon_id) : event_key_;
     if (s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone) {
       return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
     }
@@ -537,7 +538,7 @@ class Step {
     if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
     if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
     MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(*e.merchant_id) : MerchantIdx{};
-    const EventIdKey customer_key = event_id_key(e.customer_id);
+    const EventIdKey customer_key = keys_ ? keys_->customer : event_id_key(e.customer_id);
     CustomerIdx u = s_.customer_ids.find(customer_key, e.customer_id);
     Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
     if (refusal != Reason::kNone) return reject(refusal, &c);
@@ -559,7 +560,7 @@ class Step {
   }
 
   void on(const CouponRedeemedEvent& e) {
-    const std::uint32_t index = s_.find_coupon(e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(keys_ ? keys_->coupon : event_id_key(e.coupon_id), e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
@@ -617,7 +618,7 @@ class Step {
   }
 
   void on(const RedemptionReversedEvent& e) {
-    const std::uint32_t index = s_.find_coupon(e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(keys_ ? keys_->coupon : event_id_key(e.coupon_id), e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
@@ -761,6 +762,7 @@ class Step {
   ChangeLog* log_;
   const Event& ev_;
   const EventIdKey event_key_;
+  const Engine::IdKeys* keys_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
   absl::InlinedVector<CampaignIdx, 4> touched_;
@@ -795,7 +797,9 @@ void Engine::track_changes(bool on) {
 
 void Engine::clear_changes() { changes_.clear(state_); }
 
-const Verdict& Engine::decide(const v1::Envelope& in) {
+const Verdict& Engine::decide(const v1::Envelope& in) { return decide(in, nullptr); }
+
+const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
   verdict_.reset(state_.next_seq++);
   Event& event = scratch_.event;
   if (!decode_envelope(in, &event, &verdict_.detail)) {
@@ -803,7 +807,7 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
     verdict_.reason = Reason::kInvalidEvent;
   } else {
     const std::uint64_t content = content_hash(event, &scratch_.canonical);
-    const EventIdKey key = event_id_key(event.event_id);
+    const EventIdKey key = keys ? keys->event : event_id_key(event.event_id);
     auto [seen_content, first_time] = state_.seen_events.try_emplace(key, content);
     if (!first_time) {
       if (*seen_content == content) {
@@ -815,7 +819,7 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
       }
     } else {
       if (tracking_changes_) changes_.events.push_back({key, content});
-      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, key, verdict_, scratch_.due).run();
+      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, key, keys, verdict_, scratch_.due).run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
@@ -823,22 +827,27 @@ const Verdict& Engine::decide(const v1::Envelope& in) {
   return verdict_;
 }
 
-void Engine::prefetch_for(const v1::Envelope& in) const {
-  const EventIdKey event_key = event_id_key(in.event_id());
-  state_.seen_events.prefetch(event_key);
+void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
+  keys->event = event_id_key(in.event_id());
+  state_.seen_events.prefetch(keys->event);
   switch (in.payload_case()) {
     case v1::Envelope::kCouponIssued: {
       const auto& p = in.coupon_issued();
-      state_.customer_ids.prefetch(p.customer_id());
-      if (p.has_coupon_id()) {
-        state_.coupon_index.prefetch(p.coupon_id());
-      } else {
-        state_.coupon_index.prefetch(event_key);  // the coupon is named by the event id
-      }
+      keys->customer = event_id_key(p.customer_id());
+      state_.customer_ids.prefetch(keys->customer);
+      // Without a couponId the coupon is named by the event id.
+      keys->coupon = p.has_coupon_id() ? event_id_key(p.coupon_id()) : keys->event;
+      state_.coupon_index.prefetch(keys->coupon);
       break;
     }
-    case v1::Envelope::kCouponRedeemed: state_.coupon_index.prefetch(in.coupon_redeemed().coupon_id()); break;
-    case v1::Envelope::kRedemptionReversed: state_.coupon_index.prefetch(in.redemption_reversed().coupon_id()); break;
+    case v1::Envelope::kCouponRedeemed:
+      keys->coupon = event_id_key(in.coupon_redeemed().coupon_id());
+      state_.coupon_index.prefetch(keys->coupon);
+      break;
+    case v1::Envelope::kRedemptionReversed:
+      keys->coupon = event_id_key(in.redemption_reversed().coupon_id());
+      state_.coupon_index.prefetch(keys->coupon);
+      break;
     case v1::Envelope::kChannelAdded: state_.customer_ids.prefetch(in.channel_added().customer_id()); break;
     default: break;
   }

@@ -46,6 +46,14 @@ class DecisionSlot {
 
 class Engine {
  public:
+  // The hashed ids of an envelope, as deciding it looks them up: the event
+  // id; the coupon id that a couponIssued names (or its event id), a
+  // couponRedeemed or a redemptionReversed; a couponIssued's customer.
+  // decide_batch() computes them while prefetching.
+  struct IdKeys {
+    EventIdKey event, coupon, customer;
+  };
+
   explicit Engine(std::int32_t shard = 0);
 
   // Decides one event: exactly one verdict, with the next per-shard `seq`.
@@ -58,14 +66,17 @@ class Engine {
   // table slots that the next few events will probe, so that their cache
   // misses overlap with the work on the current one (campaignd decides in
   // batches anyway, DESIGN §5).
+  // The keys that prefetching computes are kept for deciding, so that each
+  // id is hashed once.
   template <class OnVerdict>
   void decide_batch(std::span<const v1::Envelope* const> envelopes, OnVerdict&& on_verdict) {
     constexpr std::size_t kLookahead = 4;
+    IdKeys keys[kLookahead + 1];
     const std::size_t n = envelopes.size();
-    for (std::size_t i = 0; i < std::min(kLookahead, n); ++i) prefetch_for(*envelopes[i]);
+    for (std::size_t i = 0; i < std::min(kLookahead, n); ++i) prefetch_for(*envelopes[i], &keys[i]);
     for (std::size_t i = 0; i < n; ++i) {
-      if (i + kLookahead < n) prefetch_for(*envelopes[i + kLookahead]);
-      on_verdict(i, decide(*envelopes[i]));
+      if (i + kLookahead < n) prefetch_for(*envelopes[i + kLookahead], &keys[(i + kLookahead) % (kLookahead + 1)]);
+      on_verdict(i, decide(*envelopes[i], &keys[i % (kLookahead + 1)]));
     }
   }
 
@@ -94,7 +105,8 @@ class Engine {
  private:
   friend class StateRestorer;  // restore.h: rebuilds state_ from stored records
 
-  void prefetch_for(const v1::Envelope& in) const;
+  void prefetch_for(const v1::Envelope& in, IdKeys* keys) const;
+  const Verdict& decide(const v1::Envelope& in, const IdKeys* keys);
 
   State state_;
   ChangeLog changes_;

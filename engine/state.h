@@ -61,6 +61,7 @@ class Interner {
   // Sizes the index for `n` names at once (loading a stored state).
   void reserve(std::size_t n) { index_.reserve(n); }
   void prefetch(std::string_view name) const { index_.prefetch(name); }
+  void prefetch(EventIdKey key) const { index_.prefetch(key); }
   std::size_t size() const { return names_.size(); }
 
  private:
