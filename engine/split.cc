@@ -22,6 +22,24 @@ void distribute_leftover(Parts& parts, const std::array<__int128, kMaxFunders>& 
   }
 }
 
+// *quotient = a·b / d and *remainder = a·b mod d, for a, b >= 0 and d > 0:
+// in 64-bit arithmetic whenever the product fits, as it does for every
+// amount up to 10^15 won times a share (a 128-bit division is a library
+// call; a 64-bit one by the constant 10000 is a multiplication).
+inline void multiply_divide(std::int64_t a, std::int64_t b, std::int64_t d, std::int64_t* quotient,
+                            __int128* remainder) {
+  DANGOL_ASSERT(a >= 0 && b >= 0 && d > 0, "split of negative amounts");
+  std::uint64_t product;
+  if (!__builtin_mul_overflow(static_cast<std::uint64_t>(a), static_cast<std::uint64_t>(b), &product)) {
+    *quotient = static_cast<std::int64_t>(product / static_cast<std::uint64_t>(d));
+    *remainder = product % static_cast<std::uint64_t>(d);
+    return;
+  }
+  const __int128 wide = static_cast<__int128>(a) * b;
+  *quotient = static_cast<std::int64_t>(wide / d);
+  *remainder = wide % d;
+}
+
 }  // namespace
 
 std::int64_t Parts::sum() const {
@@ -38,19 +56,7 @@ Parts split_by_shares(Money total, std::span<const std::int32_t> shares_bps) {
   std::array<__int128, kMaxFunders> remainder{};
   std::int64_t assigned = 0;
   for (std::size_t i = 0; i < shares_bps.size(); ++i) {
-    DANGOL_ASSERT(shares_bps[i] >= 0, "negative share");
-    std::uint64_t product64;
-    if (!__builtin_mul_overflow(static_cast<std::uint64_t>(total.minor()), static_cast<std::uint64_t>(shares_bps[i]),
-                                &product64)) {
-      // Every amount up to 10^15 won: 64-bit arithmetic, and the division by
-      // a constant is a multiplication (128-bit division is a library call).
-      parts[i] = static_cast<std::int64_t>(product64 / kBpsWhole);
-      remainder[i] = product64 % kBpsWhole;
-    } else {
-      __int128 product = static_cast<__int128>(total.minor()) * shares_bps[i];
-      parts[i] = static_cast<std::int64_t>(product / kBpsWhole);
-      remainder[i] = product % kBpsWhole;
-    }
+    multiply_divide(total.minor(), shares_bps[i], kBpsWhole, &parts[i], &remainder[i]);
     assigned += parts[i];
   }
   distribute_leftover(parts, remainder, total.minor() - assigned);
@@ -67,18 +73,7 @@ Parts split_proportional(Money amount, const Parts& remaining) {
   std::array<__int128, kMaxFunders> remainder{};
   std::int64_t assigned = 0;
   for (int i = 0; i < remaining.size; ++i) {
-    DANGOL_ASSERT(remaining[i] >= 0, "negative remaining part");
-    std::uint64_t product64;
-    if (!__builtin_mul_overflow(static_cast<std::uint64_t>(amount.minor()), static_cast<std::uint64_t>(remaining[i]),
-                                &product64)) {
-      const auto divisor = static_cast<std::uint64_t>(whole);
-      parts[i] = static_cast<std::int64_t>(product64 / divisor);
-      remainder[i] = product64 % divisor;
-    } else {
-      __int128 product = static_cast<__int128>(amount.minor()) * remaining[i];
-      parts[i] = static_cast<std::int64_t>(product / whole);
-      remainder[i] = product % whole;
-    }
+    multiply_divide(amount.minor(), remaining[i], whole, &parts[i], &remainder[i]);
     assigned += parts[i];
   }
   distribute_leftover(parts, remainder, amount.minor() - assigned);

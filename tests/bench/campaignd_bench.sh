@@ -52,6 +52,14 @@ wait_for_log() {
   done
 }
 
+# start_campaignd LOG: campaignd on $work/state in the background; sets $pid.
+start_campaignd() {
+  "$daemon" --brokers "$bs" --state-dir "$work/state" > "$1" 2>&1 &
+  pid=$!; pids+=($pid)
+}
+# await LOG TEXT SECONDS: until campaignd logs TEXT, or fail the benchmark.
+await() { wait_for_log "$1" "$2" "$3" || { echo "campaignd did not log \"$2\" within $3 s" >&2; exit 1; }; }
+
 topic_size() {  # records in a topic: the sum of its partitions' end offsets
   # One kcat for all partitions: one per partition cost about a quarter of
   # a CPU second per check, taken from campaignd on a two-core machine.
@@ -81,9 +89,8 @@ for run in $(seq "$runs"); do
   # the decisions topic has acknowledged every decision.
   rm -rf "$work/state"
   t2=$(now)
-  "$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/run$run.log" 2>&1 &
-  pid=$!; pids+=($pid)
-  wait_for_log "$work/run$run.log" "caught up with" 300 || { echo "campaignd did not catch up in 300 s" >&2; exit 1; }
+  start_campaignd "$work/run$run.log"
+  await "$work/run$run.log" "caught up with" 300
   t3=$(now)
   kill -TERM "$pid"; wait "$pid" || true
   e2e_times+=("$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')")
@@ -118,14 +125,12 @@ for i in range(n):
 PY
 "$ctl" produce --brokers "$bs" "$work/coupons.jsonl" > /dev/null
 records=$(topic_size campaign.events)
-"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/fill.log" 2>&1 &
-pid=$!; pids+=($pid)
-wait_for_log "$work/fill.log" "caught up with" 300 || { echo "campaignd did not catch up in 300 s" >&2; exit 1; }
+start_campaignd "$work/fill.log"
+await "$work/fill.log" "caught up with" 300
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 t0=$(now)
-"$daemon" --brokers "$bs" --state-dir "$work/state" > "$work/recover.log" 2>&1 &
-pid=$!; pids+=($pid)
-wait_for_log "$work/recover.log" "recovered in" 60 || { echo "campaignd did not recover in 60 s" >&2; exit 1; }
+start_campaignd "$work/recover.log"
+await "$work/recover.log" "recovered in" 60
 t1=$(now)
 kill -TERM "$pid"; wait "$pid" || true
 grep -o 'state loaded: .*' "$work/recover.log" | head -1 | sed 's/^/  /'

@@ -5,9 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <random>
 #include <vector>
+
+#include "tests/unit/reference_model.h"
 
 namespace dangol {
 namespace {
@@ -86,28 +87,9 @@ TEST(SplitProportional, RandomSplitsSumExactlyAndStayWithinParts) {
   }
 }
 
-// The reference both splits must equal: floor(x * w_i / W) in 128-bit
-// arithmetic, then one unit each to the largest remainders, ties to the
-// earlier funder. (The splits take a 64-bit path when the products fit.)
-std::vector<std::int64_t> reference_split(std::int64_t x, const std::vector<std::int64_t>& weights, std::int64_t whole) {
-  std::vector<std::int64_t> parts(weights.size());
-  std::vector<__int128> remainder(weights.size());
-  std::int64_t assigned = 0;
-  for (std::size_t i = 0; i < weights.size(); ++i) {
-    __int128 product = static_cast<__int128>(x) * weights[i];
-    parts[i] = static_cast<std::int64_t>(product / whole);
-    remainder[i] = product % whole;
-    assigned += parts[i];
-  }
-  std::vector<std::size_t> order(weights.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return remainder[a] > remainder[b]; });
-  for (std::int64_t unit = 0; unit < x - assigned; ++unit) parts[order[static_cast<std::size_t>(unit)]] += 1;
-  return parts;
-}
-
 // Amounts from one won to 10^15 and parts up to 10^15, so that products fall
-// on both sides of 2^64: both arithmetic paths give the reference split.
+// on both sides of 2^64 (the splits take a 64-bit path when the products
+// fit): both paths give the reference model's split, which is 128-bit only.
 TEST(Split, SmallAndHugeAmountsMatchTheReference) {
   std::uint64_t seed = std::random_device{}();
   if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
@@ -128,7 +110,7 @@ TEST(Split, SmallAndHugeAmountsMatchTheReference) {
     shares[n - 1] = left;
     const std::int64_t x = amount();
     EXPECT_EQ(as_vector(split_by_shares(Money(x), shares)),
-              reference_split(x, std::vector<std::int64_t>(shares.begin(), shares.end()), kBpsWhole))
+              ref::split_by_shares(x, std::vector<std::int64_t>(shares.begin(), shares.end())))
         << "x=" << x;
 
     Parts r;
@@ -138,7 +120,7 @@ TEST(Split, SmallAndHugeAmountsMatchTheReference) {
     const std::int64_t whole = r.sum();
     if (whole == 0) continue;
     const std::int64_t a = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(whole + 1));
-    ASSERT_EQ(as_vector(split_proportional(Money(a), r)), reference_split(a, weights, whole)) << "a=" << a;
+    ASSERT_EQ(as_vector(split_proportional(Money(a), r)), ref::split_in_proportion(a, weights)) << "a=" << a;
   }
 }
 
