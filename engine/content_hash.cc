@@ -24,9 +24,12 @@ class Canonical {
   }
   void tag(std::uint8_t t) { put(&t, 1); }
   void i64(std::int64_t v) { put(&v, sizeof v); }
-  void str(std::string_view s) {
-    i64(static_cast<std::int64_t>(s.size()));
-    put(s.data(), s.size());
+  void str(std::string_view s) {  // the length, then the bytes: one capacity check
+    const auto n = static_cast<std::int64_t>(s.size());
+    make_room(sizeof n + s.size());
+    std::memcpy(buffer_.data() + size_, &n, sizeof n);
+    std::memcpy(buffer_.data() + size_ + sizeof n, s.data(), s.size());
+    size_ += sizeof n + s.size();
   }
   void opt_str(const std::optional<std::string_view>& s) {
     tag(s.has_value());
@@ -41,8 +44,11 @@ class Canonical {
  private:
   static constexpr std::size_t kInitialBytes = 512;
 
-  void put(const void* bytes, std::size_t n) {
+  void make_room(std::size_t n) {
     if (n > buffer_.size() - size_) buffer_.resize(std::max(2 * buffer_.size(), size_ + n));
+  }
+  void put(const void* bytes, std::size_t n) {
+    make_room(n);
     std::memcpy(buffer_.data() + size_, bytes, n);
     size_ += n;
   }

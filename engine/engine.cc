@@ -555,8 +555,14 @@ class Step {
 
   static Money computed_discount(const OfferTerms& offer, Money order) {
     if (offer.percent_bps == 0) return std::min(offer.fixed_amount, order);
-    __int128 pct = static_cast<__int128>(order.minor()) * offer.percent_bps / kBpsWhole;
-    return Money(static_cast<std::int64_t>(std::min<__int128>(pct, offer.max_discount.minor())));
+    // Orders are at most 10^15 won and percentBps at most 10^4, so the
+    // product fits 64 bits (a 128-bit division is a library call).
+    std::uint64_t product;
+    const bool overflow = __builtin_mul_overflow(static_cast<std::uint64_t>(order.minor()),
+                                                 static_cast<std::uint64_t>(offer.percent_bps), &product);
+    DANGOL_ASSERT(!overflow && order.minor() >= 0 && offer.percent_bps >= 0, "discount out of range");
+    const auto pct = static_cast<std::int64_t>(product / kBpsWhole);
+    return Money(std::min(pct, offer.max_discount.minor()));
   }
 
   void on(const CouponRedeemedEvent& e) {
