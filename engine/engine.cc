@@ -741,9 +741,13 @@ class Step {
       Campaign& c = campaign(idx);
       for (std::size_t i = 0; i < c.funders.size(); ++i) {
         FunderAccount& f = c.funders[i];
+        // Thresholds ascend, so the first one not reached ends the search
+        // (the crossed ones are always the lowest: each pass marks every
+        // threshold it finds reached).
         for (std::size_t t = 0; t < c.thresholds_bps.size(); ++t) {
           std::uint32_t bit = 1u << t;
-          if ((f.crossed_thresholds & bit) || !threshold_reached(f, c.thresholds_bps[t])) continue;
+          if (f.crossed_thresholds & bit) continue;
+          if (!threshold_reached(f, c.thresholds_bps[t])) break;
           f.crossed_thresholds |= bit;
           EffectRecord& x = effect(EffectKind::kThresholdCrossed, idx);
           x.funder = static_cast<std::int32_t>(i);
