@@ -44,11 +44,10 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 class Step {
  public:
   // `log` is null when the engine does not track changes.
-  // `event_key` is event_id_key(event.event_id); `keys`, when given, holds
-  // the event's other ids hashed already (Engine::IdKeys).
-  Step(State& state, ChangeLog* log, const Event& event, EventIdKey event_key, const Engine::IdKeys* keys,
-       Verdict& verdict, std::vector<std::uint32_t>& due)
-      : s_(state), log_(log), ev_(event), event_key_(event_key), keys_(keys), v_(verdict), due_(due) {}
+  // `keys` are the event's ids, hashed (Engine::IdKeys).
+  Step(State& state, ChangeLog* log, const Event& event, const Engine::IdKeys& keys, Verdict& verdict,
+       std::vector<std::uint32_t>& due)
+      : s_(state), log_(log), ev_(event), keys_(keys), v_(verdict), due_(due) {}
 
   void run() {
     advance_clock_and_expire();
@@ -525,11 +524,8 @@ class Step {
   }
 
   void on(const CouponIssuedEvent& e) {
-    // Each id is hashed once: without a couponId the coupon is named by the
-    // event id, whose key the engine has already.
-    std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);
-    const EventIdKey coupon_key = keys_ ? keys_->coupon : e.coupon_id ? event_id_key(*e.coupon_id) : event_key_;
-    if (s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone) {
+    std::string_view coupon_id = e.coupon_id.value_or(ev_.event_id);  // keys_.coupon is its key
+    if (s_.find_coupon(keys_.coupon, coupon_id) != CouponIdx::kNone) {
       return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
     }
     CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
@@ -538,12 +534,11 @@ class Step {
     if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
     if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
     MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(*e.merchant_id) : MerchantIdx{};
-    const EventIdKey customer_key = keys_ ? keys_->customer : event_id_key(e.customer_id);
-    CustomerIdx u = s_.customer_ids.find(customer_key, e.customer_id);
+    CustomerIdx u = s_.customer_ids.find(keys_.customer, e.customer_id);
     Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
     if (refusal != Reason::kNone) return reject(refusal, &c);
-    if (!u.valid()) u = s_.customer_ids.add(customer_key, e.customer_id);
-    grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/false);
+    if (!u.valid()) u = s_.customer_ids.add(keys_.customer, e.customer_id);
+    grant(idx, coupon_id, keys_.coupon, m, u, /*welcome=*/false);
   }
 
   Campaign* find_campaign(std::string_view id) {
@@ -566,7 +561,7 @@ class Step {
   }
 
   void on(const CouponRedeemedEvent& e) {
-    const std::uint32_t index = s_.find_coupon(keys_ ? keys_->coupon : event_id_key(e.coupon_id), e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(keys_.coupon, e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
@@ -624,7 +619,7 @@ class Step {
   }
 
   void on(const RedemptionReversedEvent& e) {
-    const std::uint32_t index = s_.find_coupon(keys_ ? keys_->coupon : event_id_key(e.coupon_id), e.coupon_id);
+    const std::uint32_t index = s_.find_coupon(keys_.coupon, e.coupon_id);
     if (index == CouponIdx::kNone) return reject(Reason::kUnknownCoupon);
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
@@ -771,8 +766,7 @@ class Step {
   State& s_;
   ChangeLog* log_;
   const Event& ev_;
-  const EventIdKey event_key_;
-  const Engine::IdKeys* keys_;
+  const Engine::IdKeys& keys_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
   absl::InlinedVector<CampaignIdx, 4> touched_;
@@ -817,7 +811,9 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
     verdict_.reason = Reason::kInvalidEvent;
   } else {
     const std::uint64_t content = content_hash(event, &scratch_.canonical);
-    const EventIdKey key = keys ? keys->event : event_id_key(event.event_id);
+    IdKeys own;
+    const IdKeys& ids = keys != nullptr ? *keys : (own = id_keys(event));
+    const EventIdKey key = ids.event;
     auto [seen_content, first_time] = state_.seen_events.try_emplace(key, content);
     if (!first_time) {
       if (*seen_content == content) {
@@ -829,12 +825,28 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
       }
     } else {
       if (tracking_changes_) changes_.events.push_back({key, content});
-      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, key, keys, verdict_, scratch_.due).run();
+      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, ids, verdict_, scratch_.due).run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
   changes_.meta = tracking_changes_;
   return verdict_;
+}
+
+// The keys of the ids a decoded event is decided by: prefetch_for computes
+// the same from the envelope (decide_batch_test checks that they agree).
+Engine::IdKeys Engine::id_keys(const Event& event) {
+  IdKeys keys;
+  keys.event = event_id_key(event.event_id);
+  if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
+    keys.customer = event_id_key(e->customer_id);
+    keys.coupon = e->coupon_id ? event_id_key(*e->coupon_id) : keys.event;  // else named by the event id
+  } else if (const auto* r = std::get_if<CouponRedeemedEvent>(&event.payload)) {
+    keys.coupon = event_id_key(r->coupon_id);
+  } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
+    keys.coupon = event_id_key(v->coupon_id);
+  }
+  return keys;
 }
 
 void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {

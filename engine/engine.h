@@ -105,7 +105,9 @@ class Engine {
  private:
   friend class StateRestorer;  // restore.h: rebuilds state_ from stored records
 
+  static IdKeys id_keys(const Event& event);
   void prefetch_for(const v1::Envelope& in, IdKeys* keys) const;
+  // `keys` from prefetch_for(in), or null to hash the ids here.
   const Verdict& decide(const v1::Envelope& in, const IdKeys* keys);
 
   State state_;
