@@ -48,6 +48,10 @@ class CampaigndTest : public ::testing::Test {
     ASSERT_TRUE(kafka::DevBroker::start(options, &broker_).ok());
     kafka::ProducerOptions producer_options;
     producer_options.bootstrap_servers = broker_->bootstrap_servers();
+    // The development broker can drop a request in flight when a test sets it
+    // down: time it out in seconds, not the default minute (the watermark
+    // queries of topic_size() go through this handle).
+    producer_options.config = {{"socket.timeout.ms", "5000"}};
     ASSERT_TRUE(kafka::Producer::create(producer_options, &producer_).ok());
     events_ = std::make_unique<TopicCollector>(broker_->bootstrap_servers(), "campaign.events", kPartitions);
     decisions_ = std::make_unique<TopicCollector>(broker_->bootstrap_servers(), "campaign.decisions", kPartitions);
@@ -158,10 +162,16 @@ class CampaigndTest : public ::testing::Test {
     return total;
   }
 
+  // Waits until the decisions topic holds `n` records (within `limit`), then
+  // until the collector has read them all (for the rest of `limit`, and at
+  // least 30 s).
   bool wait_for_decisions(std::int64_t n, milliseconds limit) {
     const auto deadline = Clock::now() + limit;
     while (Clock::now() < deadline) {
-      if (topic_size("campaign.decisions") >= n) return decisions_->wait_for(n, milliseconds(30'000));
+      if (topic_size("campaign.decisions") >= n) {
+        const auto rest = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+        return decisions_->wait_for(n, std::max(rest, milliseconds(30'000)));
+      }
       std::this_thread::sleep_for(milliseconds(100));
     }
     return false;

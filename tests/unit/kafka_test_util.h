@@ -101,6 +101,10 @@ class TopicCollector {
     EXPECT_TRUE(kafka::make_conf({{"bootstrap.servers", bootstrap},
                                   {"group.id", "dangol-test-collector"},
                                   {"enable.auto.commit", "false"},
+                                  // The development broker can drop a request in flight when a
+                                  // test sets it down; a short timeout retries it in seconds
+                                  // rather than the default minute.
+                                  {"socket.timeout.ms", "5000"},
                                   {"log_level", "3"}},
                                  &conf)
                     .ok());
