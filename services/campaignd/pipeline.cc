@@ -113,7 +113,13 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
   // DLQ topics) overlaps loading the state: they share nothing, and loading
   // takes longer.
   bool tails_read = false;
-  std::thread tails([this, &tails_read] { tails_read = ensure_topics().ok() && read_published_positions(); });
+  std::thread tails([this, &tails_read] {
+    kafka::Status s = ensure_topics();
+    // recover() tries again and reports errors it cannot wait out; a wait
+    // is reported at once rather than after the second try.
+    if (!s.ok() && (s.retriable() || s.code() == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)) log_topics_wait(s);
+    tails_read = s.ok() && read_published_positions();
+  });
   const bool loaded = load_state(error);
   tails.join();
   if (!loaded) return false;
@@ -214,7 +220,7 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
           *error = s.message();  // e.g. partition counts that differ: guessing would misroute decisions
           return false;
         }
-        spdlog::warn("campaignd: waiting for the brokers and topics: {}", s.message());
+        log_topics_wait(s);
         backoff(stop);
         continue;
       }
@@ -278,6 +284,10 @@ std::string Pipeline::check_state_not_behind_journal() {
          " partitions would be decided again in an order that need not match the journal. Restore the latest "
          "checkpoint, or rebuild the state by replaying " + options_.events_topic + " into a new state dir "
          "and a new decisions topic";
+}
+
+void Pipeline::log_topics_wait(const kafka::Status& s) {
+  spdlog::warn("campaignd: waiting for the brokers and topics: {}", s.message());
 }
 
 // The three topics exist with one partition count (CONTRACT §2), created

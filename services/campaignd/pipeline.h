@@ -222,6 +222,7 @@ class Pipeline {
   bool load_state(std::string* error);
   bool recover(const std::atomic<bool>& stop, std::string* error, bool tails_read = false);
   kafka::Status ensure_topics();
+  static void log_topics_wait(const kafka::Status& s);
   bool republish_outbox();
   bool read_published_positions();
   std::string check_state_not_behind_journal();

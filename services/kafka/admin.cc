@@ -78,7 +78,14 @@ Status create_topics(rd_kafka_t* rk, const std::vector<std::string>& names, int 
   std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), to_ms(timeout) + 1000));
   if (!event) return Status::FromCode(RD_KAFKA_RESP_ERR__TIMED_OUT, "creating topics");
   if (rd_kafka_resp_err_t err = rd_kafka_event_error(event.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::FromCode(err, "creating topics").WithDetail(rd_kafka_event_error_string(event.get()));
+    std::string detail = rd_kafka_event_error_string(event.get());
+    if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+      // librdkafka's mock cluster names no controller, so this is where a
+      // development broker started without these topics ends up.
+      detail += "; create the topics beforehand (a development broker from `campaignctl devbroker` has only the "
+                "default three and cannot create others; `campaignd --brokers embedded` creates the named ones)";
+    }
+    return Status::FromCode(err, "creating topics").WithDetail(detail);
   }
   const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
   if (result == nullptr) return Status::Invalid("creating topics: unexpected admin result");
