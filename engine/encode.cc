@@ -1,6 +1,8 @@
 #include "engine/encode.h"
 
 #include <algorithm>
+#include <cstring>
+#include <string_view>
 
 #include "engine/assert.h"
 #include "engine/engine.h"
@@ -9,6 +11,15 @@ namespace dangol {
 namespace {
 
 using FunderAmounts = google::protobuf::RepeatedPtrField<v1::FunderAmount>;
+
+v1::ReservationReleased::Cause wire_cause(ReleaseCause c) {
+  switch (c) {
+    case ReleaseCause::kExpired: return v1::ReservationReleased::EXPIRED;
+    case ReleaseCause::kClosed: return v1::ReservationReleased::CLOSED;
+    case ReleaseCause::kVoided: return v1::ReservationReleased::VOIDED;
+  }
+  return v1::ReservationReleased::CAUSE_UNSPECIFIED;
+}
 
 class Encoder {
  public:
@@ -118,11 +129,7 @@ class Encoder {
     if (r.merchant.valid()) x->set_merchant_id(merchant(r.merchant));
     x->set_amount(r.amount);
     split(campaign(r), r.parts, x->mutable_split());
-    switch (r.cause) {
-      case ReleaseCause::kExpired: x->set_cause(v1::ReservationReleased::EXPIRED); break;
-      case ReleaseCause::kClosed: x->set_cause(v1::ReservationReleased::CLOSED); break;
-      case ReleaseCause::kVoided: x->set_cause(v1::ReservationReleased::VOIDED); break;
-    }
+    x->set_cause(wire_cause(r.cause));
   }
 
   void redemption_reversed(const EffectRecord& r, v1::RedemptionReversedEffect* x) const {
@@ -137,6 +144,184 @@ class Encoder {
   v1::Decision* out_;
 };
 
+// Protobuf's wire format, written as generated code serializes proto3:
+// fields in number order, scalars and strings only when not the default,
+// and a message field whenever it is set, even empty.
+class Wire {
+ public:
+  explicit Wire(std::string* out) : out_(out) {}
+
+  void int64(int field, std::int64_t v) {
+    if (v == 0) return;
+    tag(field, kVarint);
+    varint(static_cast<std::uint64_t>(v));
+  }
+  // Negative int32s are sign-extended to ten bytes, as protobuf does.
+  void int32(int field, std::int32_t v) { int64(field, v); }
+  void boolean(int field, bool v) { int64(field, v ? 1 : 0); }
+  void string(int field, std::string_view v) {
+    if (v.empty()) return;
+    tag(field, kLengthDelimited);
+    varint(v.size());
+    out_->append(v);
+  }
+  // A message field: body() writes its fields. Its length goes before it,
+  // in one byte when it fits (nearly always), else the body is moved up.
+  template <class Body>
+  void message(int field, Body&& body) {
+    tag(field, kLengthDelimited);
+    const std::size_t at = out_->size();
+    out_->push_back('\0');
+    body();
+    const std::size_t size = out_->size() - at - 1;
+    if (size < 0x80) {
+      (*out_)[at] = static_cast<char>(size);
+      return;
+    }
+    char bytes[10];
+    const std::size_t n = encode(size, bytes);
+    out_->insert(at, n - 1, '\0');
+    std::memcpy(out_->data() + at, bytes, n);
+  }
+
+ private:
+  static constexpr int kVarint = 0, kLengthDelimited = 2;
+  void tag(int field, int type) { varint(static_cast<std::uint64_t>(field) << 3 | static_cast<std::uint64_t>(type)); }
+  static std::size_t encode(std::uint64_t v, char* bytes) {
+    std::size_t n = 0;
+    for (; v >= 0x80; v >>= 7) bytes[n++] = static_cast<char>(v | 0x80);
+    bytes[n++] = static_cast<char>(v);
+    return n;
+  }
+  void varint(std::uint64_t v) {
+    char bytes[10];
+    out_->append(bytes, encode(v, bytes));
+  }
+
+  std::string* out_;
+};
+
+// Encoder's effects (above), written straight to the wire; field numbers as
+// in proto/dangol.proto. decision_wire_test checks the two agree byte for
+// byte on every kind of effect.
+class WireEncoder {
+ public:
+  WireEncoder(const State& s, Wire* w) : s_(s), w_(*w) {}
+
+  void effect(const EffectRecord& r) {
+    w_.message(10, [&] {  // Decision.effects
+      switch (r.kind) {
+        case EffectKind::kBudgetSet:
+          return w_.message(1, [&] {
+            w_.string(1, campaign(r).campaign_id);
+            w_.string(2, funder_id(r));
+            w_.int64(3, r.amount);
+          });
+        case EffectKind::kBudgetAdjusted:
+          return w_.message(2, [&] {
+            w_.string(1, campaign(r).campaign_id);
+            w_.string(2, funder_id(r));
+            w_.int64(3, r.amount);
+          });
+        case EffectKind::kCouponGranted: return w_.message(3, [&] { coupon_granted(r); });
+        case EffectKind::kGrantRejected:
+          return w_.message(4, [&] {
+            w_.string(1, campaign(r).campaign_id);
+            w_.string(2, reason_name(r.reason));
+          });
+        case EffectKind::kRedemptionSettled: return w_.message(5, [&] { redemption_settled(r); });
+        case EffectKind::kReservationReleased: return w_.message(6, [&] { reservation_released(r); });
+        case EffectKind::kRedemptionReversed: return w_.message(7, [&] { redemption_reversed(r); });
+        case EffectKind::kMessageCashGranted:
+          return w_.message(8, [&] {
+            w_.string(1, campaign(r).campaign_id);
+            w_.string(2, merchant(r.merchant));
+            w_.int64(3, r.amount);
+            split(4, campaign(r), r.parts);
+          });
+        case EffectKind::kMessageCharged:
+          return w_.message(9, [&] {
+            if (r.campaign.valid()) w_.string(1, campaign(r).campaign_id);
+            w_.string(2, merchant(r.merchant));
+            w_.int64(3, r.amount);
+            if (r.campaign.valid()) split(4, campaign(r), r.parts);
+          });
+        case EffectKind::kThresholdCrossed:
+          return w_.message(10, [&] {
+            w_.string(1, campaign(r).campaign_id);
+            w_.string(2, funder_id(r));
+            w_.int32(3, static_cast<std::int32_t>(r.amount));
+          });
+      }
+    });
+  }
+
+ private:
+  const Campaign& campaign(const EffectRecord& r) const { return s_.campaigns[r.campaign.value]; }
+  const Coupon& coupon(const EffectRecord& r) const { return s_.coupons[r.coupon.value]; }
+  std::string_view funder_id(const EffectRecord& r) const {
+    return campaign(r).funders[static_cast<std::size_t>(r.funder)].funder_id;
+  }
+  std::string_view merchant(MerchantIdx m) const { return m.valid() ? std::string_view(s_.merchant_ids.name(m)) : ""; }
+
+  void split(int field, const Campaign& c, const Parts& parts) {
+    DANGOL_ASSERT(parts.size == c.funders.size(), "split size differs from funder count");
+    for (std::size_t i = 0; i < c.funders.size(); ++i) {
+      w_.message(field, [&] {
+        w_.string(1, c.funders[i].funder_id);
+        w_.int64(2, parts[i]);
+      });
+    }
+  }
+
+  void coupon_granted(const EffectRecord& r) {
+    const Coupon& k = coupon(r);
+    w_.string(1, k.coupon_id);
+    w_.string(2, campaign(r).campaign_id);
+    w_.string(3, merchant(k.merchant));
+    w_.string(4, s_.customer_ids.name(k.customer));
+    w_.int64(5, r.amount);
+    w_.message(6, [&] {
+      w_.int64(1, k.expires_at.seconds_floor());
+      w_.int32(2, k.expires_at.subsecond_nanos());
+    });
+    split(7, campaign(r), r.parts);
+  }
+
+  void redemption_settled(const EffectRecord& r) {
+    w_.string(1, coupon(r).coupon_id);
+    w_.string(2, campaign(r).campaign_id);
+    w_.string(3, merchant(r.merchant));
+    w_.int64(4, r.order_amount);
+    w_.int64(5, r.amount);
+    split(6, campaign(r), r.parts);
+    w_.int64(7, r.other_parts.sum());
+    split(8, campaign(r), r.other_parts);
+  }
+
+  void reservation_released(const EffectRecord& r) {
+    if (r.coupon.valid()) w_.string(1, coupon(r).coupon_id);
+    w_.string(2, campaign(r).campaign_id);
+    w_.string(3, merchant(r.merchant));
+    w_.int64(4, r.amount);
+    split(5, campaign(r), r.parts);
+    w_.int32(6, wire_cause(r.cause));
+  }
+
+  void redemption_reversed(const EffectRecord& r) {
+    w_.string(1, coupon(r).coupon_id);
+    w_.string(2, campaign(r).campaign_id);
+    w_.boolean(3, r.restored);
+    split(4, campaign(r), r.parts);
+    split(5, campaign(r), r.other_parts);
+  }
+
+  const State& s_;
+  Wire& w_;
+};
+
+}  // namespace
+
 v1::Decision::Outcome wire_outcome(Outcome o) {
   switch (o) {
     case Outcome::kApplied: return v1::Decision::APPLIED;
@@ -147,14 +332,43 @@ v1::Decision::Outcome wire_outcome(Outcome o) {
   return v1::Decision::INVALID;
 }
 
-}  // namespace
+std::string_view echoed_event_id(std::string_view event_id) {
+  constexpr std::size_t kMaxBytes = 256;
+  if (event_id.size() <= kMaxBytes) return event_id;
+  std::size_t n = kMaxBytes;
+  // Back off over continuation bytes (10xxxxxx) to the start of the
+  // character that the cut would split.
+  while (n > 0 && (static_cast<unsigned char>(event_id[n]) & 0xC0) == 0x80) --n;
+  return event_id.substr(0, n);
+}
+
+void append_decision_pb(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+                        std::string* out) {
+  Wire w(out);
+  w.string(1, echoed_event_id(in.event_id()));
+  w.int32(2, state.shard);
+  w.int64(3, verdict.seq);
+  w.int32(4, position.partition);
+  w.int64(5, position.offset);
+  if (in.has_occurred_at()) {
+    w.message(6, [&] {
+      w.int64(1, in.occurred_at().seconds());
+      w.int32(2, in.occurred_at().nanos());
+    });
+  }
+  w.int32(7, wire_outcome(verdict.outcome));
+  w.string(8, reason_name(verdict.reason));
+  w.string(9, verdict.detail);
+  WireEncoder encoder(state, &w);
+  for (const EffectRecord& r : verdict.effects) encoder.effect(r);
+}
 
 void encode_decision(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
                      v1::Decision* out) {
   out->Clear();
-  // Echo the event id even when it is broken, bounded so a hostile id cannot
-  // blow up the decision.
-  out->set_event_id(in.event_id().data(), std::min<std::size_t>(in.event_id().size(), 256));
+  // Echo the event id even when it is broken (bounded).
+  const std::string_view event_id = echoed_event_id(in.event_id());
+  out->set_event_id(event_id.data(), event_id.size());
   out->set_shard(state.shard);
   out->set_seq(verdict.seq);
   out->set_partition(position.partition);

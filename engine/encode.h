@@ -14,4 +14,19 @@ struct Position;
 void encode_decision(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
                      v1::Decision* out);
 
+// Appends to `out` the protobuf encoding of the decision encode_decision()
+// makes, byte for byte as its SerializeToString would be, without building
+// the message: campaignd's hot path, where building one cost more than
+// deciding (a heap string for every id of 16 bytes or more).
+void append_decision_pb(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+                        std::string* out);
+
+// The wire form of an outcome.
+v1::Decision::Outcome wire_outcome(Outcome o);
+
+// The event id a decision echoes: the event's, cut to at most 256 bytes (so
+// that a hostile id cannot blow up the decision) at a UTF-8 character
+// boundary (so that the decision stays valid proto3).
+std::string_view echoed_event_id(std::string_view event_id);
+
 }  // namespace dangol

@@ -16,7 +16,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A batch's decisions live on one arena; its first block is reused, so
+// A batch's JSON decisions live on one arena; its first block is reused, so
 // that a batch of decisions usually needs no malloc.
 constexpr std::size_t kArenaBlockBytes = 8 << 20;
 
@@ -43,36 +43,36 @@ std::string_view key_of(const rd_kafka_message_t& m) {
   return m.key ? std::string_view(static_cast<const char*>(m.key), m.key_len) : std::string_view();
 }
 
+}  // namespace
+
 // Decisions by (outcome, reason) within a batch: a few distinct pairs, so a
 // short vector searched in order beats building two strings per event for a
 // map key.
 class OutcomeCounter {
  public:
-  void add(const v1::Decision& d) {
+  void add(const Verdict& v) {
     for (auto& c : counts_) {
-      if (c.outcome == d.outcome() && c.reason == d.reason()) {
+      if (c.outcome == v.outcome && c.reason == v.reason) {
         ++c.n;
         return;
       }
     }
-    counts_.push_back({d.outcome(), d.reason(), 1});
+    counts_.push_back({v.outcome, v.reason, 1});
   }
   void merge_into(std::map<std::pair<std::string, std::string>, std::int64_t>* out) const {
     for (const auto& c : counts_) {
-      (*out)[{v1::Decision::Outcome_Name(c.outcome), c.reason}] += c.n;
+      (*out)[{v1::Decision::Outcome_Name(wire_outcome(c.outcome)), std::string(reason_name(c.reason))}] += c.n;
     }
   }
 
  private:
   struct Count {
-    v1::Decision::Outcome outcome;
-    std::string reason;
+    Outcome outcome;
+    Reason reason;
     std::int64_t n;
   };
   std::vector<Count> counts_;
 };
-
-}  // namespace
 
 Pipeline::~Pipeline() { (void)stop_workers(nullptr); }
 
@@ -457,14 +457,6 @@ std::int64_t Pipeline::DeliveryWindow::pop_delivered() {
   return upto;
 }
 
-void Pipeline::encode(const v1::Decision& d, std::string* out) const {
-  if (options_.decisions_format == DecisionsFormat::kJson) {
-    json::append_decision(d, out);
-  } else {
-    d.AppendToString(out);
-  }
-}
-
 // ------------------------------------------------------- the decision thread
 
 bool Pipeline::run_batch(std::string* error) {
@@ -515,12 +507,8 @@ void Pipeline::decide(Job* job, std::map<std::pair<std::string, std::string>, st
   OutcomeCounter counter;
   for (std::size_t begin = 0; begin < job->records.size(); begin += kChunkRecords) {
     const std::size_t end = std::min(job->records.size(), begin + kChunkRecords);
-    const std::size_t first_decision = job->decisions.size();
-    {
-      std::lock_guard lock(state_mutex_);
-      decide_chunk(job, begin, end);
-    }
-    for (std::size_t i = first_decision; i < job->decisions.size(); ++i) counter.add(*job->decisions[i].second);
+    std::lock_guard lock(state_mutex_);
+    decide_chunk(job, begin, end, &counter);
   }
   counter.merge_into(outcomes);
 }
@@ -529,7 +517,7 @@ void Pipeline::decide(Job* job, std::map<std::pair<std::string, std::string>, st
 // that the engine prefetches what the next events will probe
 // (Engine::decide_batch); each verdict becomes its wire Decision as apply()
 // would make it.
-void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end) {
+void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end, OutcomeCounter* counter) {
   decodable_.clear();
   decodable_records_.clear();
   std::string decode_error;
@@ -547,8 +535,18 @@ void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end) {
   engine_->decide_batch(decodable_, [&](std::size_t k, const Verdict& verdict) {
     const std::size_t i = decodable_records_[k];
     const rd_kafka_message_t& m = *job->records[i];
+    const Position position{m.partition, m.offset};
+    counter->add(verdict);
+    if (options_.decisions_format == DecisionsFormat::kProtobuf) {
+      // Straight into the outbox: building the message first cost more
+      // than deciding (encode.h).
+      job->outbox.add(verdict.seq, m.partition, key_of(m), [&](std::string* out) {
+        append_decision_pb(engine_->state(), verdict, *decodable_[k], position, out);
+      });
+      return;
+    }
     auto* decision = google::protobuf::Arena::CreateMessage<v1::Decision>(&job->arena);
-    encode_decision(engine_->state(), verdict, *decodable_[k], Position{m.partition, m.offset}, decision);
+    encode_decision(engine_->state(), verdict, *decodable_[k], position, decision);
     job->decisions.emplace_back(i, decision);
   });
 }
@@ -688,9 +686,10 @@ Pipeline::Job::Job()
 // WriteBatch. False if it is not committed (then the flags say why).
 bool Pipeline::commit(Job& job) {
   const auto started = Clock::now();
+  // JSON decisions (protobuf ones are in the outbox already).
   for (const auto& [index, decision] : job.decisions) {
     const rd_kafka_message_t& m = *job.records[index];
-    job.outbox.add(decision->seq(), m.partition, key_of(m), [&](std::string* out) { encode(*decision, out); });
+    job.outbox.add(decision->seq(), m.partition, key_of(m), [&](std::string* out) { json::append_decision(*decision, out); });
   }
   if (!job.dead_letters.empty() && !deliver_dead_letters(job)) {
     // The engine already applied this batch in memory: it must not be

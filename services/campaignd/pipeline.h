@@ -6,12 +6,14 @@
 //   1. poll up to max_batch_records (or max_batch_wait) from the events topic;
 //   2. decode each record; one that does not decode is set aside for the
 //      dead-letter topic;
-//   3. decide the rest in poll order, each into its wire Decision;
+//   3. decide the rest in poll order; each decision is encoded into the
+//      batch's outbox (protobuf, written directly: append_decision_pb) or
+//      built as a message for the committer to encode (JSON);
 //   4. serialize the engine's changes and the next input offset of every
 //      partition into a RocksDB WriteBatch (StateStore::prepare), before the
 //      next batch changes the engine again, and hand the batch over.
 // On the committer thread, one batch at a time, in order:
-//   5. encode the decisions into the batch's outbox; dead letters, if any,
+//   5. encode JSON decisions into the batch's outbox; dead letters, if any,
 //      go to the DLQ (same partition, headers error/partition/offset) and
 //      are flushed BEFORE the commit, so that none is lost;
 //   6. ONE fsynced WriteBatch: the changes, the offsets and the outbox.
@@ -57,6 +59,8 @@
 namespace dangol::campaignd {
 
 enum class DecisionsFormat { kProtobuf, kJson };
+
+class OutcomeCounter;
 
 struct PipelineOptions {
   std::string bootstrap_servers;
@@ -182,9 +186,10 @@ class Pipeline {
     bool committed = false;      // (kCommitted) false: dropped, not to be published
     std::vector<kafka::MessagePtr> records;  // freed on the publisher thread
     std::vector<std::pair<std::size_t, std::string>> dead_letters;  // index in records, why
-    // The batch's decisions in seq order, with the index of their record:
-    // built by the decision thread on `arena`, serialized into `outbox` by
-    // the committer thread (off the decision thread, the critical path).
+    // With --decisions-format json, the batch's decisions in seq order,
+    // with the index of their record: built by the decision thread on
+    // `arena`, printed into `outbox` by the committer thread. Protobuf
+    // decisions go into `outbox` on the decision thread.
     std::vector<std::pair<std::size_t, v1::Decision*>> decisions;
     std::unique_ptr<char[]> arena_block;
     google::protobuf::Arena arena;
@@ -228,10 +233,9 @@ class Pipeline {
   std::string check_state_not_behind_journal();
   bool run_batch(std::string* error);
   void decide(Job* job, std::map<std::pair<std::string, std::string>, std::int64_t>* outcomes);
-  void decide_chunk(Job* job, std::size_t begin, std::size_t end);
+  void decide_chunk(Job* job, std::size_t begin, std::size_t end, OutcomeCounter* counter);
   void publish_batch_stats(const std::map<std::pair<std::string, std::string>, std::int64_t>& decisions);
   void backoff(const std::atomic<bool>& stop);
-  void encode(const v1::Decision& d, std::string* out) const;
 
   // The committer thread (steps 5 and 6) and the publisher thread (step
   // 7). They run only between recoveries. The publisher alone uses the

@@ -129,10 +129,11 @@ class CampaigndTest : public ::testing::Test {
     ASSERT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
   }
 
-  std::unique_ptr<Child> start_campaignd(const std::string& tag) {
+  // `format`: of the decisions, pb (campaignd's default) or json.
+  std::unique_ptr<Child> start_campaignd(const std::string& tag, const std::string& format = "json") {
     return std::make_unique<Child>(
         std::vector<std::string>{campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir",
-                                 (dir_ / "state").string(), "--decisions-format", "json", "--partitions",
+                                 (dir_ / "state").string(), "--decisions-format", format, "--partitions",
                                  std::to_string(kPartitions)},
         dir_ / ("campaignd-" + tag + ".out"), dir_ / ("campaignd-" + tag + ".err"));
   }
@@ -177,7 +178,7 @@ class CampaigndTest : public ::testing::Test {
     return false;
   }
 
-  // The decisions topic, parsed and ordered by seq.
+  // The decisions topic (JSON or protobuf), parsed and ordered by seq.
   std::vector<Decision> decisions() {
     std::vector<Decision> out;
     // Give the collector a moment for stragglers (e.g. a late duplicate).
@@ -185,7 +186,11 @@ class CampaigndTest : public ::testing::Test {
     for (const auto& record : decisions_->records()) {
       Decision d;
       std::string error;
-      EXPECT_TRUE(dangol::json::parse_decision(record.value, &d, &error)) << error;
+      if (record.value.starts_with("{")) {
+        EXPECT_TRUE(dangol::json::parse_decision(record.value, &d, &error)) << error;
+      } else {
+        EXPECT_TRUE(d.ParseFromString(record.value)) << "not a protobuf Decision";
+      }
       EXPECT_EQ(d.partition(), record.partition) << "a decision lands in its event's partition";
       out.push_back(std::move(d));
     }
@@ -252,9 +257,10 @@ class CampaigndTest : public ::testing::Test {
 
 TEST_F(CampaigndTest, DecidesEveryRecordOnceAndMatchesReplay) {
   // Proves the normal path: pilot and festival streams in, one decision per
-  // record out, equal to replay, reconciled; SIGTERM exits 0.
+  // record out (protobuf, the default format), equal to replay, reconciled;
+  // SIGTERM exits 0.
   std::int64_t records = produce_simulation("pilot") + produce_simulation("festival --seed 11 --events 20000");
-  auto daemon = start_campaignd("run");
+  auto daemon = start_campaignd("run", "pb");
   ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-run.err");
   EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
   auto ds = decisions();
@@ -272,7 +278,7 @@ TEST_F(CampaigndTest, KillNineAtRandomMomentsLosesAndRepeatsNothing) {
   // Proves crash safety: campaignd is killed with SIGKILL 20 times at random
   // moments while a stream flows (mid-batch, mid-commit, mid-publish), and
   // restarted each time; the final journal has exactly one decision per
-  // record and equals replay.
+  // record and equals replay. (Protobuf decisions: the production path.)
   std::uint64_t seed = std::random_device{}();
   if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
   SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
@@ -284,7 +290,7 @@ TEST_F(CampaigndTest, KillNineAtRandomMomentsLosesAndRepeatsNothing) {
   const std::vector<Envelope> events = simulate("festival --seed 13 --events 200000");
   std::int64_t records = 0;
   for (int kill = 0; kill < kKills; ++kill) {
-    auto daemon = start_campaignd("kill-" + std::to_string(kill));
+    auto daemon = start_campaignd("kill-" + std::to_string(kill), "pb");
     const milliseconds round(200 + rng() % 1300);
     std::thread feeder([&] {
       const std::size_t begin = events.size() * kill / kKills, end = events.size() * (kill + 1) / kKills;
@@ -297,7 +303,7 @@ TEST_F(CampaigndTest, KillNineAtRandomMomentsLosesAndRepeatsNothing) {
     EXPECT_EQ(daemon->stop(SIGKILL, milliseconds(5'000)), 128 + SIGKILL);
     feeder.join();
   }
-  auto daemon = start_campaignd("final");
+  auto daemon = start_campaignd("final", "pb");
   // The killed ones may have decided everything already.
   ASSERT_TRUE(wait_until_recovered("final", milliseconds(60'000))) << read_file(dir_ / "campaignd-final.out");
   ASSERT_TRUE(wait_for_decisions(records, milliseconds(120'000))) << read_file(dir_ / "campaignd-final.err");

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "dangol.pb.h"
+#include "engine/encode.h"
 #include "engine/engine.h"
 #include "engine/report.h"
 
@@ -130,7 +131,13 @@ class EngineTest : public ::testing::Test {
   Decision apply(const Envelope& env) {
     Decision d;
     const std::int64_t offset = next_offset_++;
-    engine_.apply(env, Position{0, offset}, &d);
+    // What Engine::apply does, with campaignd's direct protobuf encoding of
+    // the same verdict checked against the message's serialization.
+    const Verdict& verdict = engine_.decide(env);
+    encode_decision(engine_.state(), verdict, env, Position{0, offset}, &d);
+    std::string wire;
+    append_decision_pb(engine_.state(), verdict, env, Position{0, offset}, &wire);
+    EXPECT_EQ(wire, d.SerializeAsString()) << "append_decision_pb differs from the message, for " << env.event_id();
     EXPECT_THAT(engine_.check_invariants(), ::testing::IsEmpty()) << "after event " << env.event_id();
     EXPECT_EQ(d.seq(), expected_seq_) << "seq must start at 1 and have no gaps";
     expected_seq_ = d.seq() + 1;

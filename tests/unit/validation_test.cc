@@ -345,6 +345,56 @@ TEST_F(ValidBoundary, PercentOfferAndStartsBeforeEndsAt) {
 // The id byte rules, checked byte by byte against a plain reference: every
 // byte value at every position of ids from 1 to 40 bytes long (the check
 // works on sixteen bytes at a time, so positions around 16 and 32 matter).
+TEST_F(ValidBoundary, EffectsLongerThan127BytesEncodeDirectlyAsTheirMessage) {
+  // The fixture compares every decision's direct encoding with the
+  // message's; this one needs a two-byte length for its effect.
+  CampaignSpec spec;
+  spec.id = "camp-long";
+  const std::string f(64, 'f'), g(64, 'g');
+  spec.funders = R"([{"funderId":")" + f + R"(","budget":"1000","shareBps":5000},)" + R"({"funderId":")" + g +
+                 R"(","budget":"1000","shareBps":5000}])";
+  ASSERT_EQ(outcome(define(spec)), "APPLIED");
+  Decision d = issue("camp-long", std::string(64, 'u'));
+  ASSERT_EQ(outcome(d), "APPLIED");
+  ASSERT_GE(d.effects_size(), 1);
+  ASSERT_TRUE(d.effects(0).has_coupon_granted());
+  EXPECT_GE(d.effects(0).ByteSizeLong(), 128u) << d.DebugString();
+}
+
+TEST(EchoedEventId, IsCutAt256BytesOnACharacterBoundary) {
+  EXPECT_EQ(echoed_event_id("e-1"), "e-1");
+  EXPECT_EQ(echoed_event_id(std::string(256, 'e')), std::string(256, 'e'));
+  EXPECT_EQ(echoed_event_id(std::string(300, 'e')), std::string(256, 'e'));
+  std::string hangul;  // U+AC00, three bytes each: 85 characters are 255 bytes
+  for (int i = 0; i < 100; ++i) hangul += "\xEA\xB0\x80";
+  EXPECT_EQ(echoed_event_id(hangul), hangul.substr(0, 255));
+  const std::string two_byte = std::string(255, 'e') + "\xC3\xA9";  // 'é' straddles the cut
+  EXPECT_EQ(echoed_event_id(two_byte), std::string(255, 'e'));
+}
+
+TEST(EchoedEventId, ADecisionForAnOverlongMultibyteIdIsValidProtobuf) {
+  // The id is INVALID (over 128 bytes); its decision echoes it cut short,
+  // and stays parseable: proto3 refuses strings that are not UTF-8.
+  std::string id;
+  for (int i = 0; i < 100; ++i) id += "\xEA\xB0\x80";
+  Envelope in;
+  in.set_event_id(id);
+  in.mutable_occurred_at()->set_seconds(1'700'000'000);
+  in.mutable_coupon_issued()->set_campaign_id("camp-a");
+  in.mutable_coupon_issued()->set_customer_id("u-1");
+  Engine engine;
+  const Verdict& verdict = engine.decide(in);
+  ASSERT_EQ(verdict.outcome, Outcome::kInvalid);
+  Decision d;
+  encode_decision(engine.state(), verdict, in, Position{0, 0}, &d);
+  EXPECT_EQ(d.event_id(), id.substr(0, 255));
+  std::string wire;
+  append_decision_pb(engine.state(), verdict, in, Position{0, 0}, &wire);
+  Decision parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire)) << "the decision is not valid proto3";
+  EXPECT_EQ(parsed.event_id(), id.substr(0, 255));
+}
+
 TEST(IdBytes, EveryByteAtEveryPositionFollowsTheRule) {
   const auto plain = [](unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
