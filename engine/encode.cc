@@ -202,8 +202,9 @@ class Wire {
 };
 
 // Encoder's effects (above), written straight to the wire; field numbers as
-// in proto/dangol.proto. decision_wire_test checks the two agree byte for
-// byte on every kind of effect.
+// in proto/dangol.proto. The rule tests (engine_fixture.h, every decision)
+// and EngineProperty.DirectWireEncodingEqualsTheMessage check that the two
+// agree byte for byte.
 class WireEncoder {
  public:
   WireEncoder(const State& s, Wire* w) : s_(s), w_(*w) {}

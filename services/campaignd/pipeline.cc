@@ -689,7 +689,8 @@ bool Pipeline::commit(Job& job) {
   // JSON decisions (protobuf ones are in the outbox already).
   for (const auto& [index, decision] : job.decisions) {
     const rd_kafka_message_t& m = *job.records[index];
-    job.outbox.add(decision->seq(), m.partition, key_of(m), [&](std::string* out) { json::append_decision(*decision, out); });
+    job.outbox.add(decision->seq(), m.partition, key_of(m),
+                   [&](std::string* out) { json::append_decision(*decision, out); });
   }
   if (!job.dead_letters.empty() && !deliver_dead_letters(job)) {
     // The engine already applied this batch in memory: it must not be
