@@ -146,59 +146,73 @@ class Encoder {
 
 // Protobuf's wire format, written as generated code serializes proto3:
 // fields in number order, scalars and strings only when not the default,
-// and a message field whenever it is set, even empty.
+// and a message field whenever it is set, even empty. It writes through a
+// cursor after what `out` holds (growing it by doubling), and cuts `out` to
+// what was written when it goes.
 class Wire {
  public:
-  explicit Wire(std::string* out) : out_(out) {}
+  explicit Wire(std::string* out) : out_(out), used_(out->size()) {}
+  ~Wire() { out_->resize(used_); }
+  Wire(const Wire&) = delete;
+  Wire& operator=(const Wire&) = delete;
 
   void int64(int field, std::int64_t v) {
     if (v == 0) return;
-    tag(field, kVarint);
-    varint(static_cast<std::uint64_t>(v));
+    char* p = room(2 * kMaxVarint);
+    p = varint(p, tag(field, kVarint));
+    used_ = static_cast<std::size_t>(varint(p, static_cast<std::uint64_t>(v)) - out_->data());
   }
   // Negative int32s are sign-extended to ten bytes, as protobuf does.
   void int32(int field, std::int32_t v) { int64(field, v); }
   void boolean(int field, bool v) { int64(field, v ? 1 : 0); }
   void string(int field, std::string_view v) {
     if (v.empty()) return;
-    tag(field, kLengthDelimited);
-    varint(v.size());
-    out_->append(v);
+    char* p = room(2 * kMaxVarint + v.size());
+    p = varint(p, tag(field, kLengthDelimited));
+    p = varint(p, v.size());
+    std::memcpy(p, v.data(), v.size());
+    used_ = static_cast<std::size_t>(p + v.size() - out_->data());
   }
   // A message field: body() writes its fields. Its length goes before it,
   // in one byte when it fits (nearly always), else the body is moved up.
   template <class Body>
   void message(int field, Body&& body) {
-    tag(field, kLengthDelimited);
-    const std::size_t at = out_->size();
-    out_->push_back('\0');
+    char* p = room(kMaxVarint + 1);
+    const std::size_t at = static_cast<std::size_t>(varint(p, tag(field, kLengthDelimited)) - out_->data());
+    used_ = at + 1;
     body();
-    const std::size_t size = out_->size() - at - 1;
+    const std::size_t size = used_ - at - 1;
     if (size < 0x80) {
       (*out_)[at] = static_cast<char>(size);
       return;
     }
-    char bytes[10];
-    const std::size_t n = encode(size, bytes);
-    out_->insert(at, n - 1, '\0');
+    char bytes[kMaxVarint];
+    const auto n = static_cast<std::size_t>(varint(bytes, size) - bytes);
+    room(n - 1);
+    std::memmove(out_->data() + at + n, out_->data() + at + 1, size);
     std::memcpy(out_->data() + at, bytes, n);
+    used_ += n - 1;
   }
 
  private:
   static constexpr int kVarint = 0, kLengthDelimited = 2;
-  void tag(int field, int type) { varint(static_cast<std::uint64_t>(field) << 3 | static_cast<std::uint64_t>(type)); }
-  static std::size_t encode(std::uint64_t v, char* bytes) {
-    std::size_t n = 0;
-    for (; v >= 0x80; v >>= 7) bytes[n++] = static_cast<char>(v | 0x80);
-    bytes[n++] = static_cast<char>(v);
-    return n;
+  static constexpr std::size_t kMaxVarint = 10;
+  static std::uint64_t tag(int field, int type) {
+    return static_cast<std::uint64_t>(field) << 3 | static_cast<std::uint64_t>(type);
   }
-  void varint(std::uint64_t v) {
-    char bytes[10];
-    out_->append(bytes, encode(v, bytes));
+  static char* varint(char* p, std::uint64_t v) {
+    for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>(v | 0x80);
+    *p++ = static_cast<char>(v);
+    return p;
+  }
+  // Where the next `n` bytes go, with room for them.
+  char* room(std::size_t n) {
+    if (used_ + n > out_->size()) out_->resize(std::max(2 * out_->size(), used_ + n + 256));
+    return out_->data() + used_;
   }
 
   std::string* out_;
+  std::size_t used_;  // bytes of *out_ written; the rest is room
 };
 
 // Encoder's effects (above), written straight to the wire; field numbers as

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/encode.h"
 #include "engine/engine.h"
 #include "proto/json_codec.h"
 #include "services/campaignctl/simulate.h"
@@ -153,6 +154,30 @@ void BM_DecodeApplyEncode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
 }
 BENCHMARK(BM_DecodeApplyEncode)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same, with the decision written straight to protobuf bytes
+// (append_decision_pb), as campaignd does: compare with BM_DecodeApplyEncode.
+void BM_DecodeDecideEncodeDirect(benchmark::State& state) {
+  const auto& events = festival_envelopes();
+  dangol::v1::Envelope envelope;
+  std::string out;
+  for (auto _ : state) {
+    auto engine = std::make_unique<dangol::Engine>();
+    std::int64_t offset = 0;
+    for (const auto& bytes : events) {
+      envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+      const dangol::Verdict& verdict = engine->decide(envelope);
+      out.clear();
+      dangol::append_decision_pb(engine->state(), verdict, envelope, dangol::Position{0, offset++}, &out);
+    }
+    benchmark::DoNotOptimize(out);
+    state.PauseTiming();
+    engine.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
+}
+BENCHMARK(BM_DecodeDecideEncodeDirect)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

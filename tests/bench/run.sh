@@ -24,8 +24,11 @@ runs = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchm
 def rate(name): return runs[name]["items_per_second"]
 print(f"  festival stream of {int(sys.argv[2]):,} events:")
 for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeDecideBatched", "BM_DecodeApplySteady",
-             "BM_DecodeApplyEncode"):
-    print(f"    {name:22s} {rate(name):>14,.0f} events/s")
+             "BM_DecodeApplyEncode", "BM_DecodeDecideEncodeDirect"):
+    print(f"    {name:27s} {rate(name):>14,.0f} events/s")
+encode_ns = lambda name: 1e9 / rate(name) - 1e9 / rate("BM_DecodeApply")
+print(f"    encoding a decision: {encode_ns('BM_DecodeDecideEncodeDirect'):.0f} ns straight to protobuf bytes "
+      f"(campaignd), {encode_ns('BM_DecodeApplyEncode'):.0f} ns as a message and its serialization")
 for name, what in (("BM_DecodeApply", "from an empty engine"), ("BM_DecodeDecideBatched", "batched, prefetching"),
                    ("BM_DecodeApplySteady", "steady state (2nd half)")):
     print(f"    decode+decide {what}: {rate(name) / 1e6:.2f}M events/s (target >= 1M), "
