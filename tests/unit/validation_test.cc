@@ -342,9 +342,6 @@ TEST_F(ValidBoundary, PercentOfferAndStartsBeforeEndsAt) {
   EXPECT_EQ(outcome(define(s)), "APPLIED");
 }
 
-// The id byte rules, checked byte by byte against a plain reference: every
-// byte value at every position of ids from 1 to 40 bytes long (the check
-// works on sixteen bytes at a time, so positions around 16 and 32 matter).
 TEST_F(ValidBoundary, EffectsLongerThan127BytesEncodeDirectlyAsTheirMessage) {
   // The fixture compares every decision's direct encoding with the
   // message's; this one needs a two-byte length for its effect.
@@ -395,6 +392,10 @@ TEST(EchoedEventId, ADecisionForAnOverlongMultibyteIdIsValidProtobuf) {
   EXPECT_EQ(parsed.event_id(), id.substr(0, 255));
 }
 
+// The id byte rules, checked byte by byte against a plain reference: every
+// byte value at every position of ids from 1 to 40 bytes long (positions
+// around 16 and 32 would matter to a check that works on sixteen bytes at a
+// time).
 TEST(IdBytes, EveryByteAtEveryPositionFollowsTheRule) {
   const auto plain = [](unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
