@@ -147,8 +147,8 @@ class Encoder {
 // Protobuf's wire format, written as generated code serializes proto3:
 // fields in number order, scalars and strings only when not the default,
 // and a message field whenever it is set, even empty. It writes through a
-// cursor after what `out` holds (growing it by doubling), and cuts `out` to
-// what was written when it goes.
+// cursor after what `out` holds, and cuts `out` to what was written when it
+// goes.
 class Wire {
  public:
   explicit Wire(std::string* out) : out_(out), used_(out->size()) {}
@@ -205,11 +205,15 @@ class Wire {
     *p++ = static_cast<char>(v);
     return p;
   }
-  // Where the next `n` bytes go, with room for them.
+  // Where the next `n` bytes go, with room for them. The room grows by a
+  // little at a time, not with the size of `out` (resize() zeroes what it
+  // adds, and campaignd appends a batch's decisions to one buffer); the
+  // string's capacity still grows by doubling.
   char* room(std::size_t n) {
-    if (used_ + n > out_->size()) out_->resize(std::max(2 * out_->size(), used_ + n + 256));
+    if (used_ + n > out_->size()) out_->resize(used_ + n + kSlack);
     return out_->data() + used_;
   }
+  static constexpr std::size_t kSlack = 512;
 
   std::string* out_;
   std::size_t used_;  // bytes of *out_ written; the rest is room
