@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string_view>
 
+#include <google/protobuf/io/coded_stream.h>
+
 #include "engine/assert.h"
 #include "engine/engine.h"
 
@@ -201,9 +203,8 @@ class Wire {
     return static_cast<std::uint64_t>(field) << 3 | static_cast<std::uint64_t>(type);
   }
   static char* varint(char* p, std::uint64_t v) {
-    for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>(v | 0x80);
-    *p++ = static_cast<char>(v);
-    return p;
+    using google::protobuf::io::CodedOutputStream;
+    return reinterpret_cast<char*>(CodedOutputStream::WriteVarint64ToArray(v, reinterpret_cast<std::uint8_t*>(p)));
   }
   // Where the next `n` bytes go, with room for them. The room grows by a
   // little at a time, not with the size of `out` (resize() zeroes what it
