@@ -186,6 +186,11 @@ TEST_F(ApiTest, MetricsParseAsPrometheusTextAndCarryTheLedger) {
         "dangol_funder_available{", "dangol_funder_reserved{", "dangol_funder_spent{"}) {
     EXPECT_NE(m.body.find(family), std::string::npos) << family;
   }
+  // Rejections are counted by their reason code (DESIGN §3), not as one lot:
+  // the festival of the demo is refused for several.
+  const std::regex rejected(R"re(dangol_events_total\{outcome="REJECTED",reason="[A-Z_]+"\} [1-9])re");
+  auto found = std::sregex_iterator(m.body.begin(), m.body.end(), rejected);
+  EXPECT_GE(std::distance(found, std::sregex_iterator()), 2) << m.body.substr(0, 4000);
 }
 
 TEST_F(ApiTest, CampaignsAreTheReportObjectsAndReconcile) {
