@@ -13,6 +13,28 @@
 namespace dangol {
 namespace {
 
+// Copies n bytes. Ids are mostly a few to sixteen bytes long, and memcpy of
+// a length not known when compiling is a library call: two overlapping
+// loads and stores copy such ids inline.
+void copy_short(char* to, const char* from, std::size_t n) {
+  const auto copy_ends = [&]<class Word>(Word) {
+    Word head, tail;
+    std::memcpy(&head, from, sizeof head);
+    std::memcpy(&tail, from + n - sizeof tail, sizeof tail);
+    std::memcpy(to, &head, sizeof head);
+    std::memcpy(to + n - sizeof tail, &tail, sizeof tail);
+  };
+  if (n > 16) {
+    std::memcpy(to, from, n);
+  } else if (n >= 8) {
+    copy_ends(std::uint64_t{});
+  } else if (n >= 4) {
+    copy_ends(std::uint32_t{});
+  } else {
+    for (std::size_t i = 0; i < n; ++i) to[i] = from[i];
+  }
+}
+
 // Appends fields with explicit lengths and tags so that no two different
 // events share a canonical form. Writes straight into the scratch buffer,
 // which only grows: std::string's appends are calls into the library, and
@@ -21,15 +43,17 @@ class Canonical {
  public:
   explicit Canonical(std::string& buffer) : buffer_(buffer) {
     if (buffer_.size() < kInitialBytes) buffer_.resize(kInitialBytes);
+    at_ = buffer_.data();
+    end_ = at_ + buffer_.size();
   }
   void tag(std::uint8_t t) { put(&t, 1); }
   void i64(std::int64_t v) { put(&v, sizeof v); }
   void str(std::string_view s) {  // the length, then the bytes: one capacity check
     const auto n = static_cast<std::int64_t>(s.size());
     make_room(sizeof n + s.size());
-    std::memcpy(buffer_.data() + size_, &n, sizeof n);
-    std::memcpy(buffer_.data() + size_ + sizeof n, s.data(), s.size());
-    size_ += sizeof n + s.size();
+    std::memcpy(at_, &n, sizeof n);
+    copy_short(at_ + sizeof n, s.data(), s.size());
+    at_ += sizeof n + s.size();
   }
   void opt_str(const std::optional<std::string_view>& s) {
     tag(s.has_value());
@@ -39,22 +63,31 @@ class Canonical {
     i64(static_cast<std::int64_t>(v.size()));
     for (auto s : v) str(s);
   }
-  std::uint64_t hash() const { return XXH3_64bits(buffer_.data(), size_); }
+  std::uint64_t hash() const { return XXH3_64bits(buffer_.data(), static_cast<std::size_t>(at_ - buffer_.data())); }
 
  private:
   static constexpr std::size_t kInitialBytes = 512;
 
   void make_room(std::size_t n) {
-    if (n > buffer_.size() - size_) buffer_.resize(std::max(2 * buffer_.size(), size_ + n));
+    if (n > static_cast<std::size_t>(end_ - at_)) grow(n);
+  }
+  // Rare (only campaign definitions outgrow the initial bytes), so out of
+  // line: the appends stay a few instructions each.
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const auto size = static_cast<std::size_t>(at_ - buffer_.data());
+    buffer_.resize(std::max(2 * buffer_.size(), size + n));
+    at_ = buffer_.data() + size;
+    end_ = buffer_.data() + buffer_.size();
   }
   void put(const void* bytes, std::size_t n) {
     make_room(n);
-    std::memcpy(buffer_.data() + size_, bytes, n);
-    size_ += n;
+    std::memcpy(at_, bytes, n);
+    at_ += n;
   }
 
   std::string& buffer_;
-  std::size_t size_ = 0;
+  char* at_;   // where the next byte goes
+  char* end_;  // the end of buffer_
 };
 
 void write(Canonical& c, const CampaignDefinedEvent& e) {
