@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <bit>
 #include <tuple>
 
 #include "absl/container/inlined_vector.h"
@@ -460,8 +461,7 @@ class Step {
     DANGOL_ASSERT(expires_at.has_value(), "expiresAt overflow");
 
     auto index = static_cast<std::uint32_t>(s_.coupons.size());
-    Coupon& k = s_.coupons.emplace_back();
-    k.coupon_id = coupon_id;
+    Coupon& k = s_.coupons.emplace_back(std::string(coupon_id));  // constructed, not assigned: fewer instructions
     k.campaign = idx;
     k.merchant = m;
     k.customer = u;
@@ -729,21 +729,23 @@ class Step {
   // For each funder whose usage reached a threshold for the first time, a
   // thresholdCrossed effect, last, in (campaign id, funder, bps) order.
   void emit_threshold_alerts() {
-    std::sort(touched_.begin(), touched_.end(), [&](CampaignIdx a, CampaignIdx b) {
-      return s_.campaign_ids.name(a) < s_.campaign_ids.name(b);
-    });
+    if (touched_.size() > 1) {
+      std::sort(touched_.begin(), touched_.end(), [&](CampaignIdx a, CampaignIdx b) {
+        return s_.campaign_ids.name(a) < s_.campaign_ids.name(b);
+      });
+    }
     for (CampaignIdx idx : touched_) {
       Campaign& c = campaign(idx);
       for (std::size_t i = 0; i < c.funders.size(); ++i) {
         FunderAccount& f = c.funders[i];
-        // Thresholds ascend, so the first one not reached ends the search
-        // (the crossed ones are always the lowest: each pass marks every
-        // threshold it finds reached).
-        for (std::size_t t = 0; t < c.thresholds_bps.size(); ++t) {
-          std::uint32_t bit = 1u << t;
-          if (f.crossed_thresholds & bit) continue;
+        // Thresholds ascend, and the crossed ones are always the lowest
+        // (each pass marks every threshold it finds reached): the search
+        // starts at the first one not crossed and ends at the first one
+        // not reached.
+        for (auto t = static_cast<std::size_t>(std::countr_one(f.crossed_thresholds)); t < c.thresholds_bps.size();
+             ++t) {
           if (!threshold_reached(f, c.thresholds_bps[t])) break;
-          f.crossed_thresholds |= bit;
+          f.crossed_thresholds |= 1u << t;
           EffectRecord& x = effect(EffectKind::kThresholdCrossed, idx);
           x.funder = static_cast<std::int32_t>(i);
           x.amount = c.thresholds_bps[t];

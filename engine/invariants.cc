@@ -69,6 +69,12 @@ class Checker {
         fail(c, "funder ", f.funder_id, ": reserved ", f.reserved.minor(), " != outstanding reservations ",
              outstanding[i]);
       }
+      // Alerts search from the first threshold not crossed (engine.cc): the
+      // crossed ones must be the lowest.
+      if ((f.crossed_thresholds & (f.crossed_thresholds + 1)) != 0 ||
+          (f.crossed_thresholds >> c.thresholds_bps.size()) != 0) {  // at most kMaxThresholds (16)
+        fail(c, "funder ", f.funder_id, ": crossed thresholds ", f.crossed_thresholds, " are not the lowest ones");
+      }
     }
     check_counts(c, counts);
     check_merchant_limits(c, committed, granted);
