@@ -248,13 +248,11 @@ void Ingest::read_decisions() {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
+    std::vector<kafka::PartitionWatermarks> watermarks;
+    for (std::int32_t p = 0; p < count; ++p) watermarks.push_back({options_.decisions_topic, p});
+    const bool all = reader_->watermarks(&watermarks, std::chrono::milliseconds(2000)).ok();
     std::map<std::int32_t, std::int64_t> ends;
-    bool all = true;
-    for (std::int32_t p = 0; p < count && all; ++p) {
-      std::int64_t low = 0, high = 0;
-      all = reader_->watermarks(options_.decisions_topic, p, std::chrono::milliseconds(2000), &low, &high).ok();
-      ends[p] = high;
-    }
+    for (const auto& w : watermarks) ends[w.partition] = w.high;
     if (!all || !reader_->assign(options_.decisions_topic, count, ends).ok()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;

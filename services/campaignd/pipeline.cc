@@ -263,14 +263,15 @@ std::string Pipeline::check_state_not_behind_journal() {
   const std::int64_t state_seq = engine_->state().next_seq - 1;
   if (journal_seq <= state_seq) return "";
   int partitions_with_events = 0;
-  for (std::int32_t p = 0; p < partitions_; ++p) {
-    std::int64_t low = 0, high = 0;
-    if (!consumer_->watermarks(options_.events_topic, p, options_.broker_timeout, &low, &high).ok()) {
-      ++partitions_with_events;  // unknown: assume the worst
-      continue;
+  std::vector<kafka::PartitionWatermarks> ends;
+  for (std::int32_t p = 0; p < partitions_; ++p) ends.push_back({options_.events_topic, p});
+  if (!consumer_->watermarks(&ends, options_.broker_timeout).ok()) {
+    partitions_with_events = partitions_;  // unknown: assume the worst
+  } else {
+    for (const auto& e : ends) {
+      auto next = next_offsets_.find(e.partition);
+      if (e.high > (next == next_offsets_.end() ? 0 : next->second)) ++partitions_with_events;
     }
-    auto next = next_offsets_.find(p);
-    if (high > (next == next_offsets_.end() ? 0 : next->second)) ++partitions_with_events;
   }
   if (partitions_with_events <= 1) {
     spdlog::warn("campaignd: the state ends at seq {} but {} has seq {}: deciding the events after the state again, "
@@ -313,16 +314,18 @@ bool Pipeline::read_published_positions() {
     spdlog::warn("campaignd: cannot create the tail reader: {}", s.message());
     return false;
   }
-  std::vector<kafka::OffsetRange> ranges;  // decisions, dlq, decisions, ... by partition
+  std::vector<kafka::PartitionWatermarks> ends;  // decisions, dlq, decisions, ... by partition
   for (std::int32_t p = 0; p < partitions_; ++p) {
-    for (const std::string* topic : {&options_.decisions_topic, &options_.dlq_topic}) {
-      std::int64_t low = 0, high = 0;
-      if (auto s = consumer_->watermarks(*topic, p, options_.broker_timeout, &low, &high); !s.ok()) {
-        spdlog::warn("campaignd: cannot read the tail of {}: {}", *topic, s.message());
-        return false;
-      }
-      ranges.push_back({*topic, p, std::max(low, high - options_.tail_records), high});
-    }
+    for (const std::string* topic : {&options_.decisions_topic, &options_.dlq_topic}) ends.push_back({*topic, p});
+  }
+  if (auto s = consumer_->watermarks(&ends, options_.broker_timeout); !s.ok()) {
+    spdlog::warn("campaignd: cannot read the tails of {} and {}: {}", options_.decisions_topic, options_.dlq_topic,
+                 s.message());
+    return false;
+  }
+  std::vector<kafka::OffsetRange> ranges;  // in the order of `ends`
+  for (const auto& e : ends) {
+    ranges.push_back({e.topic, e.partition, std::max(e.low, e.high - options_.tail_records), e.high});
   }
   published_seq_.assign(static_cast<std::size_t>(partitions_), 0);
   dead_lettered_to_.clear();

@@ -1,5 +1,6 @@
 #include "services/kafka/consumer.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace dangol::kafka {
@@ -108,11 +109,33 @@ Status Consumer::poll_batch(std::size_t max_records, std::chrono::milliseconds m
   return first_error;
 }
 
-Status Consumer::watermarks(const std::string& topic, std::int32_t partition, std::chrono::milliseconds timeout,
-                            std::int64_t* low, std::int64_t* high) {
-  return Status::FromCode(rd_kafka_query_watermark_offsets(handle_.get(), topic.c_str(), partition, low, high,
-                                                           static_cast<int>(timeout.count())),
-                          "watermarks of " + topic);
+Status Consumer::watermarks(std::vector<PartitionWatermarks>* partitions, std::chrono::milliseconds timeout) {
+  if (partitions->empty()) return Status();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // ListOffsets with the special timestamps -2 and -1 answers with the log
+  // start and the log end of each partition.
+  for (const std::int64_t which : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions->size())));
+    for (const PartitionWatermarks& p : *partitions) {
+      rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset = which;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int left_ms = static_cast<int>(std::max<std::int64_t>(left.count(), 1));
+    const std::string what = which == RD_KAFKA_OFFSET_BEGINNING ? "low watermarks" : "high watermarks";
+    if (auto err = rd_kafka_offsets_for_times(handle_.get(), list.get(), left_ms); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::FromCode(err, what);
+    }
+    // The list is answered in place, in the order asked.
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& answer = list->elems[i];
+      PartitionWatermarks& p = (*partitions)[static_cast<std::size_t>(i)];
+      if (answer.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Status::FromCode(answer.err, what + " of " + p.topic + " [" + std::to_string(p.partition) + "]");
+      }
+      (which == RD_KAFKA_OFFSET_BEGINNING ? p.low : p.high) = answer.offset;
+    }
+  }
+  return Status();
 }
 
 Status read_ranges(Consumer& reader, const std::vector<OffsetRange>& ranges, std::chrono::milliseconds timeout,

@@ -314,6 +314,43 @@ TEST_F(ProducerTest, ReadRangesReadsTheTailsOfManyPartitionsAtOnce) {
   EXPECT_EQ(offsets.count(3), 0u);
 }
 
+TEST_F(ProducerTest, WatermarksOfManyPartitionsAreReadAtOnce) {
+  // Proves the batched watermark read that campaignd starts with: every
+  // partition asked, of two topics and in any order, gets its own low and
+  // high watermark; a partition that does not exist is an error, not a hang.
+  std::unique_ptr<kafka::Producer> producer;
+  ASSERT_TRUE(kafka::Producer::create(producer_options(broker_->bootstrap_servers()), &producer).ok());
+  const std::map<std::pair<std::string, std::int32_t>, int> counts = {
+      {{"campaign.decisions", 0}, 7}, {{"campaign.decisions", 2}, 3}, {{"campaign.dlq", 1}, 5}};
+  for (const auto& [where, n] : counts) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(producer->produce({.topic = where.first, .value = "x", .partition = where.second}).ok());
+    }
+  }
+  ASSERT_TRUE(producer->flush(seconds(15)).ok());
+  std::unique_ptr<kafka::Consumer> consumer;
+  ASSERT_TRUE(kafka::Consumer::create({.bootstrap_servers = broker_->bootstrap_servers()}, &consumer).ok());
+  std::vector<kafka::PartitionWatermarks> asked;
+  for (std::int32_t p = kPartitions - 1; p >= 0; --p) {
+    for (const char* topic : {"campaign.dlq", "campaign.decisions"}) asked.push_back({topic, p, -7, -7});
+  }
+  kafka::Status s = consumer->watermarks(&asked, seconds(15));
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(asked.size(), 2u * kPartitions);
+  for (const auto& w : asked) {
+    auto it = counts.find({w.topic, w.partition});
+    EXPECT_EQ(w.low, 0) << w.topic << " " << w.partition;
+    EXPECT_EQ(w.high, it == counts.end() ? 0 : it->second) << w.topic << " " << w.partition;
+  }
+
+  std::vector<kafka::PartitionWatermarks> unknown = {{"campaign.decisions", 0}, {"campaign.decisions", kPartitions}};
+  s = consumer->watermarks(&unknown, seconds(3));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("campaign.decisions [4]"), std::string::npos) << s.message();
+  std::vector<kafka::PartitionWatermarks> none;
+  EXPECT_TRUE(consumer->watermarks(&none, seconds(1)).ok());
+}
+
 TEST_F(ProducerTest, ReportsFailedDeliveriesWhenTheBrokerGoesDown) {
   // Proves that with the broker down (mock fault injection) every record
   // fails within message.timeout.ms with a retriable status, and flush says so.
