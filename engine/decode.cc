@@ -1,7 +1,6 @@
 #include "engine/decode.h"
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <cstring>
 
