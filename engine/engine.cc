@@ -389,7 +389,7 @@ class Step {
     MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
     if (!m.valid() || !s_.merchants[m.value].enrolled) return reject(Reason::kMerchantNotEnrolled);
     if (!s_.merchants[m.value].has_channel) return reject(Reason::kNoChannel);
-    CustomerIdx u = s_.customer_ids.intern(e.customer_id);
+    CustomerIdx u = s_.customer_ids.intern(keys_.customer, e.customer_id);
     if (!s_.friendships.insert(friendship_key(m, u)).second) return reject(Reason::kAlreadyFriend);
     mark(&ChangeLog::friendships, FriendshipChange{friendship_key(m, u), /*added=*/true});
     s_.merchants[m.value].friends++;
@@ -847,6 +847,8 @@ Engine::IdKeys Engine::id_keys(const Event& event) {
     keys.coupon = event_id_key(r->coupon_id);
   } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
     keys.coupon = event_id_key(v->coupon_id);
+  } else if (const auto* a = std::get_if<ChannelAddedEvent>(&event.payload)) {
+    keys.customer = event_id_key(a->customer_id);
   }
   return keys;
 }
@@ -872,7 +874,10 @@ void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
       keys->coupon = event_id_key(in.redemption_reversed().coupon_id());
       state_.coupon_index.prefetch(keys->coupon);
       break;
-    case v1::Envelope::kChannelAdded: state_.customer_ids.prefetch(in.channel_added().customer_id()); break;
+    case v1::Envelope::kChannelAdded:
+      keys->customer = event_id_key(in.channel_added().customer_id());
+      state_.customer_ids.prefetch(keys->customer);
+      break;
     default: break;
   }
 }

@@ -48,7 +48,8 @@ class Engine {
  public:
   // The hashed ids of an envelope, as deciding it looks them up: the event
   // id; the coupon id that a couponIssued names (or its event id), a
-  // couponRedeemed or a redemptionReversed; a couponIssued's customer.
+  // couponRedeemed or a redemptionReversed; the customer of a couponIssued
+  // or a channelAdded.
   // decide_batch() computes them while prefetching.
   struct IdKeys {
     EventIdKey event, coupon, customer;

@@ -64,8 +64,8 @@ class IdIndex {
     return collided_.try_emplace(std::string(id), value).second;
   }
 
-  // Hints that `id` will be looked up soon (Engine::decide_batch).
-  void prefetch(std::string_view id) const { prefetch(Hash{}(id)); }
+  // Hints that the id whose key is `key` will be looked up soon
+  // (Engine::decide_batch).
   void prefetch(EventIdKey key) const { table_.prefetch(key); }
   void reserve(std::size_t n) { table_.reserve(n); }
   std::size_t size() const { return table_.size() + collided_.size(); }

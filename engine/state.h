@@ -43,8 +43,9 @@ class Interner {
     auto found = index_.find(key, name, name_of());
     return found ? IndexT{*found} : IndexT{};
   }
-  IndexT intern(std::string_view name) {
-    const EventIdKey key = event_id_key(name);
+  IndexT intern(std::string_view name) { return intern(event_id_key(name), name); }
+  // The same, with key == event_id_key(name) computed already.
+  IndexT intern(EventIdKey key, std::string_view name) {
     if (IndexT found = find(key, name); found.valid()) return found;
     return add(key, name);
   }
@@ -60,7 +61,6 @@ class Interner {
   const std::string& name(IndexT idx) const { return names_[idx.value]; }
   // Sizes the index for `n` names at once (loading a stored state).
   void reserve(std::size_t n) { index_.reserve(n); }
-  void prefetch(std::string_view name) const { index_.prefetch(name); }
   void prefetch(EventIdKey key) const { index_.prefetch(key); }
   std::size_t size() const { return names_.size(); }
 

@@ -2,8 +2,9 @@
 // prefetch and the decision) decides exactly as Engine::decide one event at
 // a time: the same wire decisions, byte for byte, for a random stream with
 // every kind of id the keys cover (coupon ids given or taken from the event
-// id, known and unknown coupons and customers, duplicates, conflicts and
-// invalid events), at batch sizes from one to the whole stream.
+// id, known and unknown coupons and customers, customers added to merchants'
+// channels and welcomed, duplicates, conflicts and invalid events), at batch
+// sizes from one to the whole stream.
 
 #include <gtest/gtest.h>
 
@@ -37,10 +38,15 @@ std::vector<std::string> random_stream(std::uint64_t seed, int events) {
   CampaignSpec welcome;
   welcome.id = "c-welcome";
   welcome.trigger = "CHANNEL_ADDED";
+  welcome.limits = R"({"perCustomer":"2"})";  // a customer is one customer at every merchant
   line("def-2", "campaignDefined", welcome.json());
   for (int m = 0; m < 5; ++m) {
     line("enrol-" + std::to_string(m), "merchantEnrolled",
          R"({"merchantId":"m-)" + std::to_string(m) + R"(","marketId":"mkt-1","category":"food"})");
+    if (m < 4) {  // m-4 has no channel
+      line("open-" + std::to_string(m), "channelOpened",
+           R"({"merchantId":"m-)" + std::to_string(m) + R"(","channelId":"ch-)" + std::to_string(m) + R"("})");
+    }
   }
   std::vector<std::string> coupon_ids;
   for (int i = 0; i < events; ++i) {
