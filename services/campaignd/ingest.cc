@@ -212,11 +212,17 @@ void Ingest::delivered(Record* r, const rd_kafka_message_t& m) {
       } else if (s->undecided == 0) {
         kind = IngestResult::Kind::kDecided;
         finished = take(s);
+      } else if (Clock::now() >= s->deadline) {
+        // Delivered after the deadline: answer now with what is known, not
+        // at the decision reader's next look (up to its poll interval later).
+        kind = IngestResult::Kind::kTimedOut;
+        finished = take(s);
       }
     }
   }
   if (finished) {
     if (kind == IngestResult::Kind::kUnavailable) stats_.unavailable++;
+    if (kind == IngestResult::Kind::kTimedOut) stats_.timed_out++;
     answer(*finished, kind);
   }
 }
