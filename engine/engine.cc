@@ -422,10 +422,7 @@ class Step {
       return Reason::kAlreadyWelcomed;
     }
     const LimitTerms& lim = c.limits;
-    if (lim.per_customer > 0) {
-      auto it = s_.customer_grants.find(customer_key(idx, u));
-      if (it != s_.customer_grants.end() && it->second >= lim.per_customer) return Reason::kCustomerLimit;
-    }
+    if (lim.per_customer > 0 && s_.customer_grants.count(idx, u) >= lim.per_customer) return Reason::kCustomerLimit;
     const MerchantUsage* usage = nullptr;
     if (merchant_given) {
       auto it = c.merchant_usage.find(m);
@@ -447,8 +444,6 @@ class Step {
     if (!can_reserve(c, c.split(r))) return Reason::kBudgetExhausted;
     return Reason::kNone;
   }
-
-  static std::uint64_t customer_key(CampaignIdx c, CustomerIdx u) { return (std::uint64_t{c.value} << 32) | u.value; }
 
   // Makes the coupon: R moves available -> reserved per funder.
   void grant(CampaignIdx idx, std::string_view coupon_id, EventIdKey coupon_key, MerchantIdx m, CustomerIdx u,
@@ -478,8 +473,8 @@ class Step {
     c.granted_total++;
     c.coupon_counts.granted++;
     c.coupon_counts.outstanding++;
-    s_.customer_grants[customer_key(idx, u)]++;
-    mark(&ChangeLog::customer_grants, customer_key(idx, u));
+    s_.customer_grants.add(idx, u);
+    mark(&ChangeLog::customer_grants, CustomerGrants::key(idx, u));
     if (m.valid()) {
       auto& usage = c.merchant_usage[m];
       usage.granted_count++;
@@ -533,7 +528,7 @@ class Step {
     Campaign& c = campaign(idx);
     if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
     if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
-    MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(*e.merchant_id) : MerchantIdx{};
+    MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(keys_.merchant, *e.merchant_id) : MerchantIdx{};
     CustomerIdx u = s_.customer_ids.find(keys_.customer, e.customer_id);
     Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
     if (refusal != Reason::kNone) return reject(refusal, &c);
@@ -568,7 +563,7 @@ class Step {
     if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
     if (k->status == CouponStatus::kExpired || ev_.occurred_at > k->expires_at) return reject(Reason::kExpired, &c);
     if (k->status != CouponStatus::kIssued) return reject(Reason::kCouponNotActive, &c);
-    MerchantIdx m = s_.merchant_ids.find(e.merchant_id);
+    MerchantIdx m = s_.merchant_ids.find(keys_.merchant, e.merchant_id);
     bool right_merchant = k->merchant.valid() ? k->merchant == m : is_eligible(c, m);
     if (!right_merchant) return reject(Reason::kWrongMerchant, &c);
     if (e.order_amount < c.offer.min_order_amount) return reject(Reason::kBelowMinOrder, &c);
@@ -624,7 +619,9 @@ class Step {
     Coupon* k = &s_.coupons[index];
     Campaign& c = campaign(k->campaign);
     if (k->status != CouponStatus::kRedeemed) return reject(Reason::kCouponNotRedeemed, &c);
-    if (s_.merchant_ids.find(e.merchant_id) != k->redeemed_at) return reject(Reason::kWrongMerchant, &c);
+    if (s_.merchant_ids.find(keys_.merchant, e.merchant_id) != k->redeemed_at) {
+      return reject(Reason::kWrongMerchant, &c);
+    }
 
     Parts reserved = reservation_parts(c, *k);
     Parts spent = split_proportional(k->discount, reserved);
@@ -843,10 +840,13 @@ Engine::IdKeys Engine::id_keys(const Event& event) {
   if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
     keys.customer = event_id_key(e->customer_id);
     keys.coupon = e->coupon_id ? event_id_key(*e->coupon_id) : keys.event;  // else named by the event id
+    if (e->merchant_id) keys.merchant = event_id_key(*e->merchant_id);
   } else if (const auto* r = std::get_if<CouponRedeemedEvent>(&event.payload)) {
     keys.coupon = event_id_key(r->coupon_id);
+    keys.merchant = event_id_key(r->merchant_id);
   } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
     keys.coupon = event_id_key(v->coupon_id);
+    keys.merchant = event_id_key(v->merchant_id);
   } else if (const auto* a = std::get_if<ChannelAddedEvent>(&event.payload)) {
     keys.customer = event_id_key(a->customer_id);
   }
@@ -864,15 +864,23 @@ void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
       // Without a couponId the coupon is named by the event id.
       keys->coupon = p.has_coupon_id() ? event_id_key(p.coupon_id()) : keys->event;
       state_.coupon_index.prefetch(keys->coupon);
+      if (p.has_merchant_id()) {
+        keys->merchant = event_id_key(p.merchant_id());
+        state_.merchant_ids.prefetch(keys->merchant);
+      }
       break;
     }
     case v1::Envelope::kCouponRedeemed:
       keys->coupon = event_id_key(in.coupon_redeemed().coupon_id());
       state_.coupon_index.prefetch(keys->coupon);
+      keys->merchant = event_id_key(in.coupon_redeemed().merchant_id());
+      state_.merchant_ids.prefetch(keys->merchant);
       break;
     case v1::Envelope::kRedemptionReversed:
       keys->coupon = event_id_key(in.redemption_reversed().coupon_id());
       state_.coupon_index.prefetch(keys->coupon);
+      keys->merchant = event_id_key(in.redemption_reversed().merchant_id());
+      state_.merchant_ids.prefetch(keys->merchant);
       break;
     case v1::Envelope::kChannelAdded:
       keys->customer = event_id_key(in.channel_added().customer_id());

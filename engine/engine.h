@@ -52,7 +52,7 @@ class Engine {
   // or a channelAdded.
   // decide_batch() computes them while prefetching.
   struct IdKeys {
-    EventIdKey event, coupon, customer;
+    EventIdKey event, coupon, customer, merchant;
   };
 
   explicit Engine(std::int32_t shard = 0);

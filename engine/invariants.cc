@@ -122,13 +122,13 @@ class Checker {
   }
 
   void check_customer_limits() {
-    for (const auto& [key, count] : s_.customer_grants) {
+    s_.customer_grants.for_each([&](std::uint64_t key, std::uint32_t count) {
       const Campaign& c = s_.campaigns[key >> 32];
       if (c.limits.per_customer > 0 && count > c.limits.per_customer) {
         fail(c, "customer ", s_.customer_ids.name(CustomerIdx{static_cast<std::uint32_t>(key)}),
              ": perCustomer exceeded: ", count);
       }
-    }
+    });
   }
 
   const State& s_;

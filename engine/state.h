@@ -73,6 +73,78 @@ class Interner {
   IdIndex<std::uint32_t> index_;
 };
 
+// Coupons granted per (campaign, customer), for perCustomer. Most customers
+// are granted coupons of one campaign only, so each customer's first
+// campaign and its count sit in a dense array by customer index: 8 bytes a
+// customer, appended to as customers arrive, one cache line per lookup (a
+// hash map took two, its control bytes and its slot, for the lookup and
+// again for the increment). Counts of a customer's further campaigns go to
+// a map.
+class CustomerGrants {
+ public:
+  // The key the state store and the change log name a count by.
+  static std::uint64_t key(CampaignIdx c, CustomerIdx u) { return (std::uint64_t{c.value} << 32) | u.value; }
+
+  // How many coupons of campaign `c` customer `u` was granted (0 if none,
+  // or if `u` is not a customer yet).
+  std::uint32_t count(CampaignIdx c, CustomerIdx u) const {
+    if (!u.valid()) return 0;
+    if (u.value < first_.size() && first_[u.value].campaign == c.value + 1) return first_[u.value].count;
+    if (more_.empty()) return 0;
+    auto it = more_.find(key(c, u));
+    return it == more_.end() ? 0 : it->second;
+  }
+  std::uint32_t count(std::uint64_t k) const { return count(campaign_of(k), customer_of(k)); }
+
+  // One more coupon of `c` for `u`; returns the new count.
+  std::uint32_t add(CampaignIdx c, CustomerIdx u) { return ++slot(c, u); }
+  // Sets a count (loading a stored state).
+  void set(std::uint64_t k, std::uint32_t count) { slot(campaign_of(k), customer_of(k)) = count; }
+
+  // The number of (campaign, customer) pairs with a count.
+  std::size_t size() const { return size_; }
+  // Sizes the array for customers [0, customers) (loading a stored state).
+  void reserve(std::size_t customers) { first_.reserve(customers); }
+
+  // f(key, count) for every pair with a count, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t u = 0; u < first_.size(); ++u) {
+      if (first_[u].campaign != 0) {
+        f(key(CampaignIdx{first_[u].campaign - 1}, CustomerIdx{static_cast<std::uint32_t>(u)}), first_[u].count);
+      }
+    }
+    for (const auto& [k, count] : more_) f(k, count);
+  }
+
+ private:
+  struct First {
+    std::uint32_t campaign = 0;  // CampaignIdx + 1; 0: none yet
+    std::uint32_t count = 0;
+  };
+  static CampaignIdx campaign_of(std::uint64_t k) { return CampaignIdx{static_cast<std::uint32_t>(k >> 32)}; }
+  static CustomerIdx customer_of(std::uint64_t k) { return CustomerIdx{static_cast<std::uint32_t>(k)}; }
+
+  std::uint32_t& slot(CampaignIdx c, CustomerIdx u) {
+    DANGOL_ASSERT(u.valid() && c.valid(), "a grant count needs a campaign and a customer");
+    if (u.value >= first_.size()) first_.resize(std::size_t{u.value} + 1);
+    First& f = first_[u.value];
+    if (f.campaign == c.value + 1) return f.count;
+    if (f.campaign == 0) {
+      f.campaign = c.value + 1;
+      ++size_;
+      return f.count;
+    }
+    auto [it, inserted] = more_.try_emplace(key(c, u), 0);
+    size_ += inserted ? 1 : 0;
+    return it->second;
+  }
+
+  std::vector<First, HugePageAllocator<First>> first_;  // by customer index
+  absl::flat_hash_map<std::uint64_t, std::uint32_t> more_;
+  std::size_t size_ = 0;
+};
+
 struct FunderAccount {
   std::string funder_id;
   std::int32_t share_bps = 0;
@@ -198,7 +270,7 @@ struct State {
   std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> expiry_queue;  // min-heap on deadline
 
   BigSet<std::uint64_t> friendships;                    // merchant << 32 | customer
-  BigMap<std::uint64_t, std::uint32_t> customer_grants;  // campaign << 32 | customer
+  CustomerGrants customer_grants;
   BigSet<std::array<std::uint32_t, 3>> welcomed;         // campaign, merchant, customer
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome

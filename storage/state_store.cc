@@ -237,9 +237,9 @@ class ChangeWriter {
 
   void write_customer_tables() {
     for (std::uint64_t key : unique(log_.customer_grants)) {
-      auto it = s_.customer_grants.find(key);
-      DANGOL_ASSERT(it != s_.customer_grants.end(), "change log names a customer grant that does not exist");
-      Writer(&fresh_value()).u32(it->second);
+      const std::uint32_t count = s_.customer_grants.count(key);
+      DANGOL_ASSERT(count > 0, "change log names a customer grant that does not exist");
+      Writer(&fresh_value()).u32(count);
       put(Key(kGrantsTag).u64(key), value_);
     }
     // In order: a friendship ended and made again within the batch exists.
@@ -337,7 +337,7 @@ class StateStore::Loader {
 
   Status load_customer_side(std::int64_t* bytes) {
     s_.customer_ids.reserve(sizes_.customers);
-    s_.customer_grants.reserve(sizes_.grants);
+    s_.customer_grants.reserve(sizes_.customers);
     s_.friendships.reserve(sizes_.friendships);
     Status st = load_names(kCustomerNames, &s_.customer_ids, "customer names", bytes);
     if (st.ok()) st = load_customer_tables(bytes);
@@ -447,7 +447,7 @@ class StateStore::Loader {
   Status load_customer_tables(std::int64_t* bytes) {
     Status st = scan(kGrantsTag, "customer grants", bytes, [&](std::string_view key, std::string_view value) {
       Reader r(value);
-      s_.customer_grants[codec::key_id<std::uint64_t>(key, 1)] = r.u32();
+      s_.customer_grants.set(codec::key_id<std::uint64_t>(key, 1), r.u32());
       return r.done();
     });
     if (st.ok()) st = scan(kFriendshipTag, "friendship", bytes, [&](std::string_view key, std::string_view) {

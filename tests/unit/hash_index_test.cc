@@ -1,9 +1,10 @@
-// HashIndex, the idempotency table, and IdIndex, the id index built on it:
-// random operations against std::map as the obviously-correct reference
-// (the RocksDB db_map_fuzzer pattern).
+// HashIndex, the idempotency table, IdIndex, the id index built on it, and
+// CustomerGrants, the perCustomer counts: random operations against std::map
+// as the obviously-correct reference (the RocksDB db_map_fuzzer pattern).
 
 #include "engine/hash_index.h"
 #include "engine/id_index.h"
+#include "engine/state.h"
 
 #include <gtest/gtest.h>
 
@@ -173,6 +174,56 @@ TEST(IdIndex, CollidingHashesNeverAliasIds) {
   EXPECT_EQ(index.find("cd", name_of), std::optional<std::uint32_t>(1));
   EXPECT_EQ(index.collisions(), 1u);
   EXPECT_FALSE(index.insert("cd", 1, name_of));
+}
+
+// Counts agree with a map keyed by (campaign, customer), whether a customer
+// has one campaign (the dense array) or several (the map beside it),
+// whether customers arrive in order or out of it, and through set() (a
+// stored state loaded) as through add().
+TEST(CustomerGrants, AgreesWithStdMap) {
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  CustomerGrants grants;
+  std::map<std::uint64_t, std::uint32_t> reference;
+  auto listed = [&] {
+    std::map<std::uint64_t, std::uint32_t> all;
+    grants.for_each([&](std::uint64_t k, std::uint32_t n) { EXPECT_TRUE(all.emplace(k, n).second) << k; });
+    return all;
+  };
+  for (int op = 0; op < 20'000; ++op) {
+    const CampaignIdx c{static_cast<std::uint32_t>(rng() % 4)};
+    // Mostly new customers in order, as interning makes them; sometimes a
+    // known one, sometimes one far ahead.
+    const std::uint32_t u = rng() % 8 == 0 ? static_cast<std::uint32_t>(rng() % 5'000)
+                                           : static_cast<std::uint32_t>(op / 3);
+    const std::uint64_t key = CustomerGrants::key(c, CustomerIdx{u});
+    switch (rng() % 4) {
+      case 0:
+      case 1:
+        ASSERT_EQ(grants.add(c, CustomerIdx{u}), ++reference[key]);
+        break;
+      case 2: {
+        const auto n = static_cast<std::uint32_t>(1 + rng() % 5);
+        grants.set(key, n);
+        reference[key] = n;
+        break;
+      }
+      case 3: {
+        auto it = reference.find(key);
+        ASSERT_EQ(grants.count(c, CustomerIdx{u}), it == reference.end() ? 0u : it->second);
+        ASSERT_EQ(grants.count(key), it == reference.end() ? 0u : it->second);
+        break;
+      }
+    }
+    ASSERT_EQ(grants.size(), reference.size());
+    if (op % 5'000 == 0) {
+      ASSERT_EQ(listed(), reference);
+    }
+  }
+  EXPECT_EQ(listed(), reference);
+  EXPECT_EQ(grants.count(CampaignIdx{0}, CustomerIdx{}), 0u);  // not a customer yet
 }
 
 }  // namespace

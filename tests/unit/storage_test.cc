@@ -131,7 +131,8 @@ std::string dump(const State& s) {
   std::sort(queue.begin(), queue.end(), std::greater<>());
   o << "expiry";
   for (const auto& e : queue) o << " " << e.deadline_nanos << ":" << e.coupon;
-  std::map<std::uint64_t, std::uint32_t> grants(s.customer_grants.begin(), s.customer_grants.end());
+  std::map<std::uint64_t, std::uint32_t> grants;
+  s.customer_grants.for_each([&](std::uint64_t k, std::uint32_t v) { grants.emplace(k, v); });
   o << "\ngrants";
   for (const auto& [k, v] : grants) o << " " << k << ":" << v;
   std::vector<std::uint64_t> friends(s.friendships.begin(), s.friendships.end());
