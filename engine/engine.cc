@@ -168,15 +168,11 @@ class Step {
 
     std::vector<std::uint32_t>& due = due_;
     due.clear();
-    auto& q = s_.expiry_queue;
-    while (!q.empty() && q.front().deadline_nanos < s_.clock.nanos()) {
-      std::pop_heap(q.begin(), q.end(), std::greater<>());
-      std::uint32_t k = q.back().coupon;
-      q.pop_back();
+    s_.expiry_queue.pop_due(s_.clock.nanos(), [&](std::uint32_t k) {
       s_.coupons[k].in_expiry_queue = false;
       mark_coupon(k);
       if (s_.coupons[k].status == CouponStatus::kIssued) due.push_back(k);
-    }
+    });
     if (due.empty()) return;
     std::sort(due.begin(), due.end(), [&](std::uint32_t a, std::uint32_t b) {
       const Coupon& ka = s_.coupons[a];
@@ -195,8 +191,7 @@ class Step {
     const Campaign& c = campaign(k.campaign);
     auto deadline = k.expires_at.plus_seconds(c.grace_seconds);
     DANGOL_ASSERT(deadline.has_value(), "expiry deadline overflow");
-    s_.expiry_queue.push_back({deadline->nanos(), index});
-    std::push_heap(s_.expiry_queue.begin(), s_.expiry_queue.end(), std::greater<>());
+    s_.expiry_queue.push(k.campaign.value, {deadline->nanos(), index});
     k.in_expiry_queue = true;
     mark_coupon(index);
   }

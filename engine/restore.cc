@@ -55,14 +55,13 @@ void StateRestorer::rebuild_campaign_lists() {
 
 // Coupons are granted in index order, so walking them in index order rebuilds
 // each campaign's list exactly. The expiry queue holds one entry per coupon
-// with in_expiry_queue set; its pop order is a strict total order on
-// (deadline, index), so a heap built at once pops like the one built by
-// pushes.
+// with in_expiry_queue set; which entries are due depends on their deadlines
+// only, so a queue built in index order expires what the one built by the
+// engine's pushes would.
 void StateRestorer::index_coupons(std::vector<std::string>* problems) {
   coupons_indexed_ = true;
   State& s = state();
   s.coupon_index.reserve(s.coupons.size());
-  s.expiry_queue.reserve(s.coupons.size());
   for (std::uint32_t i = 0; i < s.coupons.size(); ++i) {
     Coupon& k = s.coupons[i];
     if (k.campaign.value >= s.campaigns.size() || (k.merchant.valid() && k.merchant.value >= s.merchant_ids.size())) {
@@ -81,9 +80,8 @@ void StateRestorer::index_coupons(std::vector<std::string>* problems) {
       problems->push_back("coupon " + k.coupon_id + ": expiry deadline overflows");
       return;
     }
-    s.expiry_queue.push_back({deadline->nanos(), i});
+    s.expiry_queue.push(k.campaign.value, {deadline->nanos(), i});
   }
-  std::make_heap(s.expiry_queue.begin(), s.expiry_queue.end(), std::greater<>());
 }
 
 }  // namespace dangol

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "engine/assert.h"
 #include "engine/event.h"
+#include "engine/expiry_queue.h"
 #include "engine/reason.h"
 #include "engine/hash_index.h"
 #include "engine/huge_pages.h"
@@ -233,16 +234,6 @@ struct Merchant {
   Money message_cost_self_paid;
 };
 
-// An entry of the expiry queue: the coupon may expire once the clock passes
-// `deadline` (expiresAt + grace). Stale entries are skipped when popped.
-struct ExpiryEntry {
-  std::int64_t deadline_nanos;
-  std::uint32_t coupon;
-  bool operator>(const ExpiryEntry& o) const {
-    return deadline_nanos != o.deadline_nanos ? deadline_nanos > o.deadline_nanos : coupon > o.coupon;
-  }
-};
-
 struct State {
   std::int32_t shard = 0;
   std::int64_t next_seq = 1;
@@ -267,7 +258,7 @@ struct State {
 
   StableVector<Coupon> coupons;
   IdIndex<std::uint32_t> coupon_index;  // by couponId: see find_coupon, index_coupon
-  std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> expiry_queue;  // min-heap on deadline
+  ExpiryQueue expiry_queue;
 
   BigSet<std::uint64_t> friendships;                    // merchant << 32 | customer
   CustomerGrants customer_grants;

@@ -127,7 +127,8 @@ std::string dump(const State& s) {
       << k.reserved.minor() << " " << k.discount.minor() << " " << k.issued_at.nanos() << " "
       << k.expires_at.nanos() << "\n";
   }
-  std::vector<ExpiryEntry> queue(s.expiry_queue.begin(), s.expiry_queue.end());
+  std::vector<ExpiryEntry> queue;
+  s.expiry_queue.for_each([&](const ExpiryEntry& e) { queue.push_back(e); });
   std::sort(queue.begin(), queue.end(), std::greater<>());
   o << "expiry";
   for (const auto& e : queue) o << " " << e.deadline_nanos << ":" << e.coupon;
