@@ -172,7 +172,7 @@ class Step {
       s_.coupons[k].in_expiry_queue = false;
       mark_coupon(k);
       if (s_.coupons[k].status == CouponStatus::kIssued) due.push_back(k);
-    });
+    }, [&](std::uint32_t k) { __builtin_prefetch(&s_.coupons[k]); });
     if (due.empty()) return;
     std::sort(due.begin(), due.end(), [&](std::uint32_t a, std::uint32_t b) {
       const Coupon& ka = s_.coupons[a];

@@ -48,7 +48,7 @@ void check_against_multimap(std::uint64_t seed, int ops, std::uint32_t runs) {
     } else {
       now += rng() % 100 == 0 ? static_cast<std::int64_t>(rng() % 5'000) : static_cast<std::int64_t>(rng() % 20);
       Entries popped, expected;
-      queue.pop_due(now, [&](std::uint32_t k) { popped.push_back({0, k}); });
+      queue.pop_due(now, [&](std::uint32_t k) { popped.push_back({0, k}); }, [](std::uint32_t) {});
       for (auto it = reference.begin(); it != reference.end() && it->first < now;) {
         expected.push_back({0, it->second});
         it = reference.erase(it);
@@ -84,7 +84,7 @@ TEST(ExpiryQueue, ARunThatNeverEmptiesKeepsPopping) {
   std::uint32_t next_popped = 0;
   for (std::uint32_t i = 0; i < 100'000; ++i) {
     queue.push(0, {std::int64_t{i} + 1'000, i});
-    queue.pop_due(i, [&](std::uint32_t k) { ASSERT_EQ(k, next_popped++); });
+    queue.pop_due(i, [&](std::uint32_t k) { ASSERT_EQ(k, next_popped++); }, [](std::uint32_t) {});
   }
   EXPECT_EQ(queue.size(), 100'000u - next_popped);
   EXPECT_EQ(next_popped, 100'000u - 1'001);
