@@ -1,12 +1,14 @@
 #pragma once
-// An open-addressing table keyed by 128-bit hashes (e.g. of event ids), with
-// key and value stored side by side so that a lookup in a large table costs
-// one cache miss, not the two of a table with a separate control array. The
-// idempotency table is probed by every event, so this is on the hot path.
+// An open-addressing table keyed by hashes: 128-bit ones (EventIdKey, e.g. of
+// event ids, where the id is not kept) or 64-bit ones (where the caller
+// compares the id on a hit, IdIndex). Key and value are stored side by side
+// so that a lookup in a large table costs one cache miss, not the two of a
+// table with a separate control array. The idempotency table is probed by
+// every event, so this is on the hot path.
 //
 // Keys are already uniform hashes: the low bits pick the slot and probing is
 // linear. The all-zero key marks an empty slot, so a real key of zero (one in
-// 2^128) is stored as {0, 1}.
+// 2^64 or 2^128) is stored as 1.
 
 #include <cstdint>
 #include <cstring>
@@ -18,20 +20,22 @@
 
 namespace dangol {
 
-template <class V>
+template <class V, class K = EventIdKey>
 class HashIndex {
+  static_assert(std::is_same_v<K, EventIdKey> || std::is_same_v<K, std::uint64_t>);
+
  public:
   struct Entry {
-    EventIdKey key;
+    K key{};
     V value{};
   };
 
   // Inserts (key, value) unless key is present; returns the stored value and
   // whether it was inserted.
-  std::pair<V*, bool> try_emplace(EventIdKey key, V value) {
+  std::pair<V*, bool> try_emplace(K key, V value) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     key = normalized(key);
-    for (std::size_t i = key.low & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(key) & mask_;; i = (i + 1) & mask_) {
       Entry& e = slots_[i];
       if (e.key == key) return {&e.value, false};
       if (is_empty(e)) {
@@ -43,10 +47,10 @@ class HashIndex {
     }
   }
 
-  const V* find(EventIdKey key) const {
+  const V* find(K key) const {
     if (slots_.empty()) return nullptr;
     key = normalized(key);
-    for (std::size_t i = key.low & mask_;; i = (i + 1) & mask_) {
+    for (std::size_t i = home(key) & mask_;; i = (i + 1) & mask_) {
       const Entry& e = slots_[i];
       if (e.key == key) return &e.value;
       if (is_empty(e)) return nullptr;
@@ -64,8 +68,8 @@ class HashIndex {
   }
 
   // Hints that `key` will be probed soon (see Engine::decide_batch).
-  void prefetch(EventIdKey key) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[normalized(key).low & mask_]);
+  void prefetch(K key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(normalized(key)) & mask_]);
   }
 
   template <class F>
@@ -76,8 +80,18 @@ class HashIndex {
   }
 
  private:
-  static bool is_empty(const Entry& e) { return e.key.high == 0 && e.key.low == 0; }
-  static EventIdKey normalized(EventIdKey k) { return (k.high == 0 && k.low == 0) ? EventIdKey{0, 1} : k; }
+  static bool is_zero(const EventIdKey& k) { return k.high == 0 && k.low == 0; }
+  static bool is_zero(std::uint64_t k) { return k == 0; }
+  static std::uint64_t home(const EventIdKey& k) { return k.low; }
+  static std::uint64_t home(std::uint64_t k) { return k; }
+  static bool is_empty(const Entry& e) { return is_zero(e.key); }
+  static K normalized(K k) {
+    if constexpr (std::is_same_v<K, EventIdKey>) {
+      return is_zero(k) ? EventIdKey{0, 1} : k;
+    } else {
+      return is_zero(k) ? 1 : k;
+    }
+  }
 
   void grow() { rehash(slots_.empty() ? 1024 : slots_.size() * 2); }
 
@@ -107,7 +121,7 @@ class HashIndex {
       const Entry e = slots_[i];
       if (is_empty(e)) continue;
       slots_[i] = Entry{};
-      std::size_t j = e.key.low & mask_;
+      std::size_t j = home(e.key) & mask_;
       while (!is_empty(slots_[j])) j = (j + 1) & mask_;
       slots_[j] = e;
     }
