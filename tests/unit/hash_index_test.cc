@@ -174,6 +174,28 @@ void CheckIdIndexAgreesWithStdMap(std::uint64_t seed) {
   }
 }
 
+// same_id agrees with ==: for ids of every length from 0 to 40, equal
+// copies (at different addresses) are the same, and a difference at any one
+// position, or in the length, is seen.
+TEST(IdIndex, SameIdSeesEveryByte) {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string a, b;
+    for (std::size_t i = 0; i < n; ++i) a += static_cast<char>('a' + i % 26);
+    b = a;
+    ASSERT_TRUE(same_id(a, b)) << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string c = a;
+      c[i] = static_cast<char>(c[i] ^ 0x40);
+      ASSERT_FALSE(same_id(a, c)) << n << " " << i;
+      ASSERT_FALSE(same_id(c, a)) << n << " " << i;
+    }
+    ASSERT_FALSE(same_id(a, a + "x")) << n;
+    if (n > 0) {
+      ASSERT_FALSE(same_id(std::string_view(a).substr(0, n - 1), a)) << n;
+    }
+  }
+}
+
 TEST(IdIndex, AgreesWithStdMap) { CheckIdIndexAgreesWithStdMap<IdKeyHash>(7); }
 
 TEST(IdIndex, CollidingHashesNeverAliasIds) {
