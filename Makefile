@@ -23,7 +23,7 @@ build: deps $(BUILD)/build.ninja
 
 # The sanitizer build compiles only the engine-labelled tests.
 build-san: deps $(BUILD_SAN)/build.ninja
-	cmake --build $(BUILD_SAN) -j $(JOBS) --target json_codec_test split_test content_hash_test hash_index_test engine_test validation_test decide_batch_test property_test
+	cmake --build $(BUILD_SAN) -j $(JOBS) --target engine_tests
 
 run: build
 	@./scripts/run.sh $(BUILD)
