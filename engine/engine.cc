@@ -851,6 +851,13 @@ Engine::IdKeys Engine::id_keys(const Event& event) {
 void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
   keys->event = event_id_key(in.event_id());
   state_.seen_events.prefetch(keys->event);
+  // A redemption and its reversal name a coupon and a merchant.
+  auto coupon_at_merchant = [&](const std::string& coupon_id, const std::string& merchant_id) {
+    keys->coupon = event_id_key(coupon_id);
+    state_.coupon_index.prefetch(keys->coupon);
+    keys->merchant = event_id_key(merchant_id);
+    state_.merchant_ids.prefetch(keys->merchant);
+  };
   switch (in.payload_case()) {
     case v1::Envelope::kCouponIssued: {
       const auto& p = in.coupon_issued();
@@ -866,16 +873,10 @@ void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
       break;
     }
     case v1::Envelope::kCouponRedeemed:
-      keys->coupon = event_id_key(in.coupon_redeemed().coupon_id());
-      state_.coupon_index.prefetch(keys->coupon);
-      keys->merchant = event_id_key(in.coupon_redeemed().merchant_id());
-      state_.merchant_ids.prefetch(keys->merchant);
+      coupon_at_merchant(in.coupon_redeemed().coupon_id(), in.coupon_redeemed().merchant_id());
       break;
     case v1::Envelope::kRedemptionReversed:
-      keys->coupon = event_id_key(in.redemption_reversed().coupon_id());
-      state_.coupon_index.prefetch(keys->coupon);
-      keys->merchant = event_id_key(in.redemption_reversed().merchant_id());
-      state_.merchant_ids.prefetch(keys->merchant);
+      coupon_at_merchant(in.redemption_reversed().coupon_id(), in.redemption_reversed().merchant_id());
       break;
     case v1::Envelope::kChannelAdded:
       keys->customer = event_id_key(in.channel_added().customer_id());
