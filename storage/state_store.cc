@@ -136,7 +136,8 @@ class ChangeWriter {
     w.i32(s_.shard), w.i64(s_.next_seq), w.u8(s_.has_clock), w.i64(s_.clock.nanos());
     for (std::int64_t n : s_.outcomes) w.i64(n);
     w.u64(batch_ + 1);
-    // Table sizes, so that loading sizes its hash tables once.
+    // Table sizes, so that loading sizes its tables once. (The grant count is
+    // kept for the record's format; loading no longer needs it.)
     w.u64(s_.customer_ids.size()), w.u64(s_.customer_grants.size()), w.u64(s_.friendships.size());
     put(Key(kMetaTag), value_);
   }
@@ -352,7 +353,9 @@ class StateStore::Loader {
       s_.shard = r.i32(), s_.next_seq = r.i64(), s_.has_clock = r.u8(), s_.clock = Instant::from_nanos(r.i64());
       for (std::int64_t& n : s_.outcomes) n = r.i64();
       *next_batch = r.u64();
-      sizes_.customers = r.u64(), sizes_.grants = r.u64(), sizes_.friendships = r.u64();
+      sizes_.customers = r.u64();
+      (void)r.u64();  // the grant counts: CustomerGrants is sized by customers
+      sizes_.friendships = r.u64();
       found = true;
       return r.done();
     });
@@ -483,7 +486,7 @@ class StateStore::Loader {
   State& s_;
   std::int64_t bytes_ = 0;  // read by the campaign-side thread
   struct {
-    std::uint64_t customers = 0, grants = 0, friendships = 0;
+    std::uint64_t customers = 0, friendships = 0;
   } sizes_;
 };
 
