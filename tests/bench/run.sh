@@ -4,7 +4,8 @@
 #   - engine decode+apply events/s and its ratio to decode only;
 #   - `campaignctl replay` of 1M festival events, JSONL in and out;
 #   - peak resident memory per issued coupon in a 1M-event replay.
-# Usage: tests/bench/run.sh [BUILD_DIR]   (EVENTS=1000000 to change the size)
+# Usage: tests/bench/run.sh [BUILD_DIR]   (EVENTS=1000000 to change the replay size,
+#   REPETITIONS=5 the runs of each engine benchmark)
 set -euo pipefail
 build=${1:-build}
 events=${EVENTS:-1000000}
@@ -15,17 +16,29 @@ trap 'rm -rf "$work"' EXIT
 echo "== engine: decode+decide vs decode only (festival workload, binary protobuf)"
 # The engine's speed depends on how large its state is (cache misses on the
 # idempotency, coupon and customer tables), so it is measured at two sizes.
+# On a shared machine one run of a benchmark can be 10-15 % off, so each
+# runs REPETITIONS times (default 5) and the figures are the medians, with
+# the range beside them. The repetitions of a benchmark run back to back, not
+# shuffled with the others': each builds an engine, and on virtual machines
+# that hand freed memory back to the host (virtio free page reporting) an
+# engine built seconds after the last one was dropped writes to memory the
+# host has to fault in again, at about 1 GB/s (README, "Fresh memory").
+repetitions=${REPETITIONS:-5}
 for engine_events in 200000 1000000; do
-  DANGOL_BENCH_EVENTS=$engine_events "$build/tests/bench/engine_bench" \
+  DANGOL_BENCH_EVENTS=$engine_events "$build/tests/bench/engine_bench" --benchmark_repetitions="$repetitions" \
     --benchmark_format=json --benchmark_out="$work/engine.json" --benchmark_out_format=json >/dev/null
-  python3 - "$work/engine.json" "$engine_events" <<'PY'
-import json, sys
-runs = {b["name"].split("/")[0]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
-def rate(name): return runs[name]["items_per_second"]
-print(f"  festival stream of {int(sys.argv[2]):,} events:")
+  python3 - "$work/engine.json" "$engine_events" "$repetitions" <<'PY'
+import json, statistics, sys
+rates = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    if b.get("run_type", "iteration") == "iteration" and "items_per_second" in b:
+        rates.setdefault(b["name"].split("/")[0], []).append(b["items_per_second"])
+def rate(name): return statistics.median(rates[name])
+def spread(name): return f"{min(rates[name]):,.0f}-{max(rates[name]):,.0f}"
+print(f"  festival stream of {int(sys.argv[2]):,} events (median of {sys.argv[3]} runs; range):")
 for name in ("BM_DecodeOnly", "BM_DecodeApply", "BM_DecodeDecideBatched", "BM_DecodeApplySteady",
              "BM_DecodeApplyEncode", "BM_DecodeDecideEncodeDirect"):
-    print(f"    {name:27s} {rate(name):>14,.0f} events/s")
+    print(f"    {name:27s} {rate(name):>14,.0f} events/s  ({spread(name)})")
 encode_ns = lambda name: 1e9 / rate(name) - 1e9 / rate("BM_DecodeApply")
 print(f"    encoding a decision: {encode_ns('BM_DecodeDecideEncodeDirect'):.0f} ns straight to protobuf bytes "
       f"(campaignd), {encode_ns('BM_DecodeApplyEncode'):.0f} ns as a message and its serialization")
