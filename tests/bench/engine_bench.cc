@@ -64,25 +64,34 @@ void BM_DecodeOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeOnly)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Decode + decide: each iteration replays the whole stream into a fresh
-// engine, in order, as campaignd would; tearing the engine down is not
-// timed. The verdict is the complete decision in domain form; turning it into
-// wire bytes is measured separately below.
-void BM_DecodeApply(benchmark::State& state) {
+// Each iteration decodes the whole stream into a fresh engine and calls
+// on_event(engine, envelope, offset) for each event; tearing the engine
+// down is not timed.
+template <class OnEvent>
+void decode_into_fresh_engines(benchmark::State& state, OnEvent&& on_event) {
   const auto& events = festival_envelopes();
   dangol::v1::Envelope envelope;
   for (auto _ : state) {
     auto engine = std::make_unique<dangol::Engine>();
+    std::int64_t offset = 0;
     for (const auto& bytes : events) {
       envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-      const dangol::Verdict& verdict = engine->decide(envelope);
-      benchmark::DoNotOptimize(&verdict);
+      on_event(*engine, envelope, offset++);
     }
     state.PauseTiming();
     engine.reset();
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
+}
+
+// Decode + decide, one event at a time, in order, from an empty engine. The
+// verdict is the complete decision in domain form; turning it into wire bytes
+// is measured separately below.
+void BM_DecodeApply(benchmark::State& state) {
+  decode_into_fresh_engines(state, [](dangol::Engine& engine, const dangol::v1::Envelope& in, std::int64_t) {
+    benchmark::DoNotOptimize(&engine.decide(in));
+  });
 }
 BENCHMARK(BM_DecodeApply)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -139,27 +148,6 @@ void BM_DecodeApplySteady(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size() - half));
 }
 BENCHMARK(BM_DecodeApplySteady)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-// Each iteration decodes the whole stream into a fresh engine and calls
-// on_event(engine, envelope, offset) for each event; tearing the engine
-// down is not timed.
-template <class OnEvent>
-void decode_into_fresh_engines(benchmark::State& state, OnEvent&& on_event) {
-  const auto& events = festival_envelopes();
-  dangol::v1::Envelope envelope;
-  for (auto _ : state) {
-    auto engine = std::make_unique<dangol::Engine>();
-    std::int64_t offset = 0;
-    for (const auto& bytes : events) {
-      envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-      on_event(*engine, envelope, offset++);
-    }
-    state.PauseTiming();
-    engine.reset();
-    state.ResumeTiming();
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
-}
 
 // Decode + decide + encoding the decision as binary protobuf, i.e. all the
 // CPU work campaignd does per event besides Kafka and RocksDB, through the
