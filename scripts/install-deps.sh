@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
-  libabsl-dev libxxhash-dev
+  libabsl-dev libxxhash-dev libjemalloc-dev
   kcat wrk curl python3 python3-yaml python3-prometheus-client time valgrind
 )
 

@@ -5,7 +5,6 @@
 // Exit status: 0 after a clean stop (SIGINT/SIGTERM), 2 usage error, 3
 // runtime error.
 
-#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
@@ -25,6 +24,7 @@
 #include "services/campaignd/pipeline.h"
 #include "services/kafka/dev_broker.h"
 #include "services/kafka/envelope_producer.h"
+#include "services/malloc/allocator.h"
 
 namespace {
 
@@ -121,12 +121,6 @@ int main(int argc, char** argv) {
   // arrives while campaignd starts must stop it cleanly, not kill it.
   std::thread signal_watcher = start_signal_watcher();
   signal_watcher.detach();
-  // Buffers of a few MB come and go with every batch and memtable (RocksDB's
-  // arena blocks, fetch responses). glibc maps each with mmap and unmaps it
-  // when freed, so every one is page-faulted in again; kept in the heap
-  // they are reused (about 5 % fewer CPU seconds in the end-to-end benchmark).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"campaignd: decides campaign events from Kafka exactly once", "campaignd"};
   dangol::campaignd::PipelineOptions options;
   std::string brokers, decisions_format = "pb", log_level = "info";
@@ -221,8 +215,9 @@ int main(int argc, char** argv) {
     brokers = dev_broker->bootstrap_servers();
   }
   options.bootstrap_servers = brokers;
-  spdlog::info("campaignd: starting: brokers {}, state {}, topics {} -> {} (dlq {}), shard {}", brokers,
-               options.state_dir, options.events_topic, options.decisions_topic, options.dlq_topic, options.shard);
+  spdlog::info("campaignd: starting: brokers {}, state {}, topics {} -> {} (dlq {}), shard {}, allocator {}", brokers,
+               options.state_dir, options.events_topic, options.decisions_topic, options.dlq_topic, options.shard,
+               dangol::allocator_description());
 
   dangol::campaignd::Pipeline pipeline(options);
   std::unique_ptr<dangol::campaignd::Ingest> ingest;
