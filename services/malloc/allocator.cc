@@ -14,8 +14,8 @@
 // process, and faulting that in 4 KiB at a time cost more CPU than deciding
 // the events: in the end-to-end benchmark (tests/bench/campaignd_bench.sh,
 // paired runs) campaignd used about a fifth less CPU with it and caught up
-// in 1.2-1.3 s instead of 1.4-1.6 s. It rounds the resident size up a
-// little (a 1M-event replay: 191 against 183 MB).
+// in 1.15-1.33 s instead of 1.48-1.63 s on glibc. It rounds the resident
+// size up a little (a 1M-event replay: 191 against 181 MB on glibc).
 extern "C" {
 const char* malloc_conf = "thp:always,metadata_thp:auto";
 }
