@@ -5,6 +5,8 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/unaligned.h"
+
 // Inlined, not called through the shared library: ids are short, and XXH3's
 // short-input path is a few dozen instructions, less than the call.
 #define XXH_INLINE_ALL
@@ -18,11 +20,9 @@ namespace {
 // loads and stores copy such ids inline.
 void copy_short(char* to, const char* from, std::size_t n) {
   const auto copy_ends = [&]<class Word>(Word) {
-    Word head, tail;
-    std::memcpy(&head, from, sizeof head);
-    std::memcpy(&tail, from + n - sizeof tail, sizeof tail);
-    std::memcpy(to, &head, sizeof head);
-    std::memcpy(to + n - sizeof tail, &tail, sizeof tail);
+    const auto head = load_unaligned<Word>(from), tail = load_unaligned<Word>(from + n - sizeof(Word));
+    store_unaligned(to, head);
+    store_unaligned(to + n - sizeof(Word), tail);
   };
   if (n > 16) {
     std::memcpy(to, from, n);

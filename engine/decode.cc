@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/unaligned.h"
+
 namespace dangol {
 namespace {
 
@@ -31,13 +33,6 @@ class Problem {
 using Bytes16 = unsigned char __attribute__((vector_size(16)));
 using Words2 = std::uint64_t __attribute__((vector_size(16)));
 
-template <class T>
-T load(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 // True when all sixteen lanes hold allowed bytes.
 template <bool kSlash>
 bool lanes_allowed(Bytes16 x) {
@@ -56,15 +51,15 @@ bool bytes_allowed(std::string_view id) {
   const std::size_t n = id.size();
   if (n >= 16) {
     for (std::size_t i = 0; i + 16 <= n; i += 16) {
-      if (!lanes_allowed<kSlash>(load<Bytes16>(p + i))) return false;
+      if (!lanes_allowed<kSlash>(load_unaligned<Bytes16>(p + i))) return false;
     }
-    return n % 16 == 0 || lanes_allowed<kSlash>(load<Bytes16>(p + n - 16));
+    return n % 16 == 0 || lanes_allowed<kSlash>(load_unaligned<Bytes16>(p + n - 16));
   }
   Words2 words;
   if (n >= 8) {
-    words = Words2{load<std::uint64_t>(p), load<std::uint64_t>(p + n - 8)};
+    words = Words2{load_unaligned<std::uint64_t>(p), load_unaligned<std::uint64_t>(p + n - 8)};
   } else if (n >= 4) {
-    const std::uint64_t w = load<std::uint32_t>(p) | std::uint64_t{load<std::uint32_t>(p + n - 4)} << 32;
+    const std::uint64_t w = load_unaligned<std::uint32_t>(p) | std::uint64_t{load_unaligned<std::uint32_t>(p + n - 4)} << 32;
     words = Words2{w, w};
   } else {
     const auto byte = [p](std::size_t i) { return std::uint64_t{static_cast<unsigned char>(p[i])}; };

@@ -15,7 +15,6 @@
 // took 24: less memory to fault in, more entries per cache line.
 
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +23,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "engine/hash_index.h"
 #include "engine/state_keys.h"
+#include "engine/unaligned.h"
 
 namespace dangol {
 
@@ -35,18 +35,12 @@ EventIdKey event_id_key(std::string_view event_id);
 inline bool same_id(std::string_view a, std::string_view b) {
   const std::size_t n = a.size();
   if (n != b.size()) return false;
-  auto load = [](const char* p, auto word) {
-    std::memcpy(&word, p, sizeof word);
-    return word;
+  const auto same_ends = [&]<class Word>(Word) {
+    return load_unaligned<Word>(a.data()) == load_unaligned<Word>(b.data()) &&
+           load_unaligned<Word>(a.data() + n - sizeof(Word)) == load_unaligned<Word>(b.data() + n - sizeof(Word));
   };
-  if (n >= 8 && n <= 16) {
-    const std::uint64_t w = 0;
-    return load(a.data(), w) == load(b.data(), w) && load(a.data() + n - 8, w) == load(b.data() + n - 8, w);
-  }
-  if (n >= 4 && n < 8) {
-    const std::uint32_t w = 0;
-    return load(a.data(), w) == load(b.data(), w) && load(a.data() + n - 4, w) == load(b.data() + n - 4, w);
-  }
+  if (n >= 8 && n <= 16) return same_ends(std::uint64_t{});
+  if (n >= 4 && n < 8) return same_ends(std::uint32_t{});
   return a == b;
 }
 
