@@ -102,7 +102,7 @@ class ExpiryQueue {
 
  private:
   struct Run {
-    std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> entries;
+    std::vector<ExpiryEntry> entries;
     std::size_t head = 0;  // entries before it have been popped
     bool empty() const { return head == entries.size(); }
     const ExpiryEntry& front() const { return entries[head]; }

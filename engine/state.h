@@ -141,7 +141,7 @@ class CustomerGrants {
     return it->second;
   }
 
-  std::vector<First, HugePageAllocator<First>> first_;  // by customer index
+  std::vector<First> first_;  // by customer index
   absl::flat_hash_map<std::uint64_t, std::uint32_t> more_;
   std::size_t size_ = 0;
 };
