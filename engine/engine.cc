@@ -47,8 +47,8 @@ class Step {
   // `log` is null when the engine does not track changes.
   // `keys` are the event's ids, hashed (Engine::IdKeys).
   Step(State& state, ChangeLog* log, const Event& event, const Engine::IdKeys& keys, Verdict& verdict,
-       std::vector<std::uint32_t>& due)
-      : s_(state), log_(log), ev_(event), keys_(keys), v_(verdict), due_(due) {}
+       std::vector<std::uint32_t>& due, CampaignIdx& last_campaign)
+      : s_(state), log_(log), ev_(event), keys_(keys), v_(verdict), due_(due), last_campaign_(last_campaign) {}
 
   void run() {
     advance_clock_and_expire();
@@ -61,6 +61,17 @@ class Step {
   // ------------------------------------------------------------ plumbing
 
   Campaign& campaign(CampaignIdx idx) { return s_.campaigns[idx.value]; }
+
+  // The index of the campaign with this id, if defined. Most events name
+  // the campaign the one before did (a festival has one or a few), so that
+  // campaign's id is compared first, before the id is hashed and looked up.
+  // Campaigns are never removed, so the remembered index stays valid.
+  CampaignIdx campaign_idx(std::string_view id) {
+    if (last_campaign_.valid() && same_id(s_.campaign_ids.name(last_campaign_), id)) return last_campaign_;
+    const CampaignIdx idx = s_.campaign_ids.find(id);
+    if (idx.valid()) last_campaign_ = idx;
+    return idx;
+  }
   const std::string& merchant_name(MerchantIdx m) const {
     static const std::string kNone;
     return m.valid() ? s_.merchant_ids.name(m) : kNone;
@@ -69,7 +80,7 @@ class Step {
   void reject(Reason reason, Campaign* c = nullptr) {
     v_.outcome = Outcome::kRejected;
     v_.reason = reason;
-    if (c != nullptr) count_rejection(s_.campaign_ids.find(c->campaign_id), *c, reason);
+    if (c != nullptr) count_rejection(campaign_idx(c->campaign_id), *c, reason);
   }
 
   void count_rejection(CampaignIdx idx, Campaign& c, Reason reason) {
@@ -254,7 +265,7 @@ class Step {
   }
 
   void on(const BudgetAdjustedEvent& e) {
-    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    CampaignIdx idx = campaign_idx(e.campaign_id);
     if (!idx.valid()) return reject(Reason::kUnknownCampaign);
     Campaign& c = campaign(idx);
     auto funder = std::find_if(c.funders.begin(), c.funders.end(),
@@ -281,7 +292,7 @@ class Step {
   }
 
   void on(const CampaignStatusChangedEvent& e) {
-    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    CampaignIdx idx = campaign_idx(e.campaign_id);
     if (!idx.valid()) return reject(Reason::kUnknownCampaign);
     Campaign& c = campaign(idx);
     if (c.status == CampaignStatus::kClosed) return reject(Reason::kCampaignClosed, &c);
@@ -405,10 +416,19 @@ class Step {
 
   // ------------------------------------------------------------ grants
 
+  // The entries of a campaign's usage maps that a grant updates, as
+  // grant_refusal() found them, so that grant() does not look them up again.
+  struct GrantUsage {
+    MerchantUsage* merchant = nullptr;  // c.merchant_usage[m], if there and looked up
+    std::int64_t day = 0;               // the event's local day
+    Money* today = nullptr;             // c.granted_by_local_day[day], if there and looked up
+  };
+
   // Checks 2–8 of DESIGN §3 "Granting a coupon" (check 1 is the caller's,
   // since welcome grants only ever try active CHANNEL_ADDED campaigns).
-  Reason grant_refusal(const Campaign& c, CampaignIdx idx, MerchantIdx m, bool merchant_given, CustomerIdx u,
-                       Money r) const {
+  // Changes nothing; fills *found for grant().
+  Reason grant_refusal(Campaign& c, CampaignIdx idx, MerchantIdx m, bool merchant_given, CustomerIdx u, Money r,
+                       GrantUsage* found) const {
     if (merchant_given) {
       if (!m.valid() || !s_.merchants[m.value].enrolled) return Reason::kMerchantNotEnrolled;
       if (!is_eligible(c, m)) return Reason::kMerchantNotEligible;
@@ -421,7 +441,7 @@ class Step {
     const MerchantUsage* usage = nullptr;
     if (merchant_given) {
       auto it = c.merchant_usage.find(m);
-      if (it != c.merchant_usage.end()) usage = &it->second;
+      if (it != c.merchant_usage.end()) usage = found->merchant = &it->second;
     }
     if (merchant_given && lim.per_merchant_count > 0 && usage && usage->granted_count >= lim.per_merchant_count) {
       return Reason::kMerchantCountLimit;
@@ -431,18 +451,24 @@ class Step {
       std::int64_t committed = usage ? usage->committed.minor() : 0;
       if (committed + r.minor() > lim.per_merchant_amount.minor()) return Reason::kMerchantAmountLimit;
     }
+    found->day = local_day(c, ev_.occurred_at);
     if (lim.daily_amount.minor() > 0) {
-      auto it = c.granted_by_local_day.find(local_day(c, ev_.occurred_at));
-      std::int64_t today = it == c.granted_by_local_day.end() ? 0 : it->second.minor();
+      auto it = c.granted_by_local_day.find(found->day);
+      std::int64_t today = 0;
+      if (it != c.granted_by_local_day.end()) {
+        found->today = &it->second;
+        today = it->second.minor();
+      }
       if (today + r.minor() > lim.daily_amount.minor()) return Reason::kDailyAmountLimit;
     }
     if (!can_reserve(c, c.split(r))) return Reason::kBudgetExhausted;
     return Reason::kNone;
   }
 
-  // Makes the coupon: R moves available -> reserved per funder.
+  // Makes the coupon: R moves available -> reserved per funder. `found` is
+  // what grant_refusal() found, with nothing inserted into c's maps since.
   void grant(CampaignIdx idx, std::string_view coupon_id, EventIdKey coupon_key, MerchantIdx m, CustomerIdx u,
-             bool welcome) {
+             bool welcome, const GrantUsage& found) {
     Campaign& c = campaign(idx);
     Money r = c.offer.reservation();
     Parts parts = c.split(r);
@@ -471,15 +497,14 @@ class Step {
     s_.customer_grants.add(idx, u);
     mark(&ChangeLog::customer_grants, CustomerGrants::key(idx, u));
     if (m.valid()) {
-      auto& usage = c.merchant_usage[m];
+      MerchantUsage& usage = found.merchant != nullptr ? *found.merchant : c.merchant_usage[m];
       usage.granted_count++;
       usage.committed = Money(usage.committed.minor() + r.minor());
       mark_usage(idx, m);
     }
-    const std::int64_t day = local_day(c, ev_.occurred_at);
-    auto& today = c.granted_by_local_day[day];
+    Money& today = found.today != nullptr ? *found.today : c.granted_by_local_day[found.day];
     today = Money(today.minor() + r.minor());
-    mark(&ChangeLog::daily_totals, DailyTotalKey{idx.value, day});
+    mark(&ChangeLog::daily_totals, DailyTotalKey{idx.value, found.day});
     if (welcome) {
       const std::array<std::uint32_t, 3> triple{idx.value, m.value, u.value};
       if (s_.welcomed.insert(triple).second) mark(&ChangeLog::welcomed, triple);
@@ -501,11 +526,12 @@ class Step {
       if (!is_active(c, ev_.occurred_at) || !is_eligible(c, m)) continue;
       std::string coupon_id = std::string(ev_.event_id) + "/" + c.campaign_id;
       const EventIdKey coupon_key = event_id_key(coupon_id);
+      GrantUsage found;
       Reason refusal = s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone
                            ? Reason::kCouponExists
-                           : grant_refusal(c, idx, m, true, u, c.offer.reservation());
+                           : grant_refusal(c, idx, m, true, u, c.offer.reservation(), &found);
       if (refusal == Reason::kNone) {
-        grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/true);
+        grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/true, found);
         continue;
       }
       count_rejection(idx, c, refusal);
@@ -518,21 +544,22 @@ class Step {
     if (s_.find_coupon(keys_.coupon, coupon_id) != CouponIdx::kNone) {
       return reject(Reason::kCouponExists, find_campaign(e.campaign_id));
     }
-    CampaignIdx idx = s_.campaign_ids.find(e.campaign_id);
+    CampaignIdx idx = campaign_idx(e.campaign_id);
     if (!idx.valid()) return reject(Reason::kUnknownCampaign);
     Campaign& c = campaign(idx);
     if (c.trigger != Trigger::kIssued) return reject(Reason::kWrongTrigger, &c);
     if (!is_active(c, ev_.occurred_at)) return reject(Reason::kCampaignNotActive, &c);
     MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(keys_.merchant, *e.merchant_id) : MerchantIdx{};
     CustomerIdx u = s_.customer_ids.find(keys_.customer, e.customer_id);
-    Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation());
+    GrantUsage found;
+    Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation(), &found);
     if (refusal != Reason::kNone) return reject(refusal, &c);
     if (!u.valid()) u = s_.customer_ids.add(keys_.customer, e.customer_id);
-    grant(idx, coupon_id, keys_.coupon, m, u, /*welcome=*/false);
+    grant(idx, coupon_id, keys_.coupon, m, u, /*welcome=*/false, found);
   }
 
   Campaign* find_campaign(std::string_view id) {
-    CampaignIdx idx = s_.campaign_ids.find(id);
+    CampaignIdx idx = campaign_idx(id);
     return idx.valid() ? &campaign(idx) : nullptr;
   }
 
@@ -763,6 +790,7 @@ class Step {
   const Engine::IdKeys& keys_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
+  CampaignIdx& last_campaign_;       // campaign_idx()'s guess, kept across events
   absl::InlinedVector<CampaignIdx, 4> touched_;
 };
 
@@ -819,7 +847,8 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
       }
     } else {
       if (tracking_changes_) changes_.events.push_back({key, content});
-      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, ids, verdict_, scratch_.due).run();
+      Step(state_, tracking_changes_ ? &changes_ : nullptr, event, ids, verdict_, scratch_.due, scratch_.last_campaign)
+          .run();
     }
   }
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;

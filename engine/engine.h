@@ -120,6 +120,7 @@ class Engine {
     Event event;                     // the decoded event (a fresh one costs a large variant's construction)
     std::string canonical;           // content-hash input
     std::vector<std::uint32_t> due;  // coupons expiring at this event
+    CampaignIdx last_campaign;       // the campaign the last event named (Step::campaign_idx)
   } scratch_;
 };
 

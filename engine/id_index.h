@@ -30,7 +30,7 @@ namespace dangol {
 // XXH3-128 of an id (content_hash.cc).
 EventIdKey event_id_key(std::string_view event_id);
 
-// a == b, for ids: most are 4 to 16 bytes, compared here in two
+// a == b, for ids: most are 4 to 32 bytes, compared here in two
 // overlapping loads each instead of a call to memcmp.
 inline bool same_id(std::string_view a, std::string_view b) {
   const std::size_t n = a.size();
@@ -39,6 +39,7 @@ inline bool same_id(std::string_view a, std::string_view b) {
     return load_unaligned<Word>(a.data()) == load_unaligned<Word>(b.data()) &&
            load_unaligned<Word>(a.data() + n - sizeof(Word)) == load_unaligned<Word>(b.data() + n - sizeof(Word));
   };
+  if (n > 16 && n <= 32) return same_ends(static_cast<unsigned __int128>(0));
   if (n >= 8 && n <= 16) return same_ends(std::uint64_t{});
   if (n >= 4 && n < 8) return same_ends(std::uint32_t{});
   return a == b;
