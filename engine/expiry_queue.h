@@ -22,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-#include "engine/huge_pages.h"
 
 namespace dangol {
 
@@ -122,7 +121,7 @@ class ExpiryQueue {
 
   std::vector<Run> runs_;                                 // by campaign index
   std::vector<std::pair<std::int64_t, std::uint32_t>> heads_;  // min-heap: (first deadline, run), runs not empty
-  std::vector<ExpiryEntry, HugePageAllocator<ExpiryEntry>> late_;  // min-heap
+  std::vector<ExpiryEntry> late_;  // min-heap
   std::size_t size_ = 0;
 };
 

@@ -18,7 +18,6 @@
 #include "engine/expiry_queue.h"
 #include "engine/reason.h"
 #include "engine/hash_index.h"
-#include "engine/huge_pages.h"
 #include "engine/id_index.h"
 #include "engine/split.h"
 #include "engine/stable_vector.h"
@@ -26,12 +25,6 @@
 #include "engine/types.h"
 
 namespace dangol {
-
-// Hash containers that grow with the number of coupons and customers.
-template <class K, class V>
-using BigMap = absl::flat_hash_map<K, V, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<std::pair<const K, V>>>;
-template <class K>
-using BigSet = absl::flat_hash_set<K, absl::Hash<K>, std::equal_to<K>, HugePageAllocator<K>>;
 
 // Interns strings of one kind of id into dense indexes. Names live in a
 // StableVector, where they never move; the index compares them on a hit.
@@ -260,9 +253,9 @@ struct State {
   IdIndex<std::uint32_t> coupon_index;  // by couponId: see find_coupon, index_coupon
   ExpiryQueue expiry_queue;
 
-  BigSet<std::uint64_t> friendships;                    // merchant << 32 | customer
+  absl::flat_hash_set<std::uint64_t> friendships;             // merchant << 32 | customer
   CustomerGrants customer_grants;
-  BigSet<std::array<std::uint32_t, 3>> welcomed;         // campaign, merchant, customer
+  absl::flat_hash_set<std::array<std::uint32_t, 3>> welcomed;  // campaign, merchant, customer
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome
 
