@@ -21,9 +21,9 @@
 // moving to a larger block (std::vector, absl's tables) is better served by
 // malloc (jemalloc, with huge pages: services/malloc): on a mapping of its
 // own, each growth step below 2 MiB faulted in and zeroed a whole huge page
-// of which it used a fraction, and the expiry queue's runs and the grant
-// counts, allocated here before, made a 200k-event festival about 7 % slower
-// (README, "Memory stalls dominate at scale").
+// of which it used a fraction (the expiry queue's runs and the grant
+// counts were allocated here before; README, "Memory stalls dominate at
+// scale").
 
 #include <sys/mman.h>
 
