@@ -22,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-
 namespace dangol {
 
 // An entry: the coupon may expire once the clock passes `deadline`. The
