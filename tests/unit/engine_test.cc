@@ -313,6 +313,28 @@ TEST_F(Grant, UnknownCampaign) {
   EXPECT_EQ(verdict(issue("nope", "u1")), "REJECTED UNKNOWN_CAMPAIGN");
 }
 
+TEST_F(Grant, EachEventFindsTheCampaignItNames) {
+  // Proves that the campaign an event names is found whichever campaign the
+  // event before named (the engine compares that one's id first): ids of
+  // 17 bytes that differ in their last byte, taken in turns, grant their own
+  // campaign's amount, and an unknown id of the same length between them is
+  // UNKNOWN_CAMPAIGN.
+  define(fixed_spec("buy-local-2023-08", 1000));
+  define(fixed_spec("buy-local-2023-09", 2000));
+  auto amount = [&](const std::string& campaign, const std::string& customer) -> std::int64_t {
+    auto g = effects_of(issue(campaign, customer), v1::Effect::kCouponGranted);
+    if (g.size() != 1 || g[0].coupon_granted().campaign_id() != campaign) return -1;
+    return g[0].coupon_granted().reserved();
+  };
+  EXPECT_EQ(amount("buy-local-2023-08", "u1"), 1000);
+  EXPECT_EQ(amount("buy-local-2023-09", "u2"), 2000);
+  EXPECT_EQ(amount("buy-local-2023-09", "u3"), 2000);
+  EXPECT_EQ(verdict(issue("buy-local-2023-07", "u4")), "REJECTED UNKNOWN_CAMPAIGN");
+  EXPECT_EQ(amount("buy-local-2023-08", "u5"), 1000);
+  EXPECT_EQ(verdict(issue("buy-local-2023-0", "u6")), "REJECTED UNKNOWN_CAMPAIGN");
+  EXPECT_EQ(amount("buy-local-2023-09", "u7"), 2000);
+}
+
 TEST_F(Grant, IssuingUnderAWelcomeCampaignIsWrongTrigger) {
   // Proves couponIssued under a CHANNEL_ADDED campaign is WRONG_TRIGGER.
   define(welcome_spec("w1"));
