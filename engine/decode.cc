@@ -59,7 +59,8 @@ bool bytes_allowed(std::string_view id) {
   if (n >= 8) {
     words = Words2{load_unaligned<std::uint64_t>(p), load_unaligned<std::uint64_t>(p + n - 8)};
   } else if (n >= 4) {
-    const std::uint64_t w = load_unaligned<std::uint32_t>(p) | std::uint64_t{load_unaligned<std::uint32_t>(p + n - 4)} << 32;
+    const std::uint64_t head = load_unaligned<std::uint32_t>(p), tail = load_unaligned<std::uint32_t>(p + n - 4);
+    const std::uint64_t w = head | tail << 32;
     words = Words2{w, w};
   } else {
     const auto byte = [p](std::size_t i) { return std::uint64_t{static_cast<unsigned char>(p[i])}; };

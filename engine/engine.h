@@ -49,7 +49,8 @@ class Engine {
   // The hashed ids of an envelope, as deciding it looks them up: the event
   // id; the coupon id that a couponIssued names (or its event id), a
   // couponRedeemed or a redemptionReversed; the customer of a couponIssued
-  // or a channelAdded.
+  // or a channelAdded; the merchant of a couponIssued that names one, a
+  // couponRedeemed or a redemptionReversed.
   // decide_batch() computes them while prefetching.
   struct IdKeys {
     EventIdKey event, coupon, customer, merchant;
