@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/hash_index.h"
+#include "engine/keyed_log.h"
 #include "engine/state_keys.h"
 
 namespace dangol {
@@ -48,7 +48,7 @@ struct Watermarks {
 };
 
 struct ChangeLog {
-  using EventEntry = HashIndex<std::uint64_t>::Entry;
+  using EventEntry = KeyedLog<std::uint64_t>::Entry;
 
   std::vector<std::uint32_t> campaigns;        // ledger, status, counters, rejections, thresholds
   std::vector<std::uint32_t> merchants;        // by MerchantIdx

@@ -97,7 +97,7 @@ class IdIndex {
     return it->second;
   }
 
-  HashIndex<V, std::uint64_t> table_;
+  HashIndex<V> table_;
   absl::flat_hash_map<std::string, V> collided_;
 };
 

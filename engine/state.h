@@ -17,8 +17,8 @@
 #include "engine/event.h"
 #include "engine/expiry_queue.h"
 #include "engine/reason.h"
-#include "engine/hash_index.h"
 #include "engine/id_index.h"
+#include "engine/keyed_log.h"
 #include "engine/split.h"
 #include "engine/stable_vector.h"
 #include "engine/state_keys.h"
@@ -235,7 +235,7 @@ struct State {
 
   // Idempotency: 128-bit hash of the event id -> 64-bit hash of its content.
   // Kept for the whole history (DESIGN §3).
-  HashIndex<std::uint64_t> seen_events;
+  KeyedLog<std::uint64_t> seen_events;
 
   Interner<CampaignIdx> campaign_ids;
   std::deque<Campaign> campaigns;
