@@ -5,7 +5,6 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -238,7 +237,7 @@ struct State {
   KeyedLog<std::uint64_t> seen_events;
 
   Interner<CampaignIdx> campaign_ids;
-  std::deque<Campaign> campaigns;
+  StableVector<Campaign, 16> campaigns;  // by CampaignIdx; few, and small chunks index in a shift
   std::vector<CampaignIdx> welcome_campaigns;       // CHANNEL_ADDED trigger, sorted by id
   std::vector<CampaignIdx> message_cash_campaigns;  // with messageCash, sorted by id
   std::vector<CampaignIdx> campaigns_by_id;         // all, sorted by id
