@@ -27,11 +27,16 @@ std::int64_t local_day(const Campaign& c, Instant t) {
   return floor_div(t.seconds_floor() + std::int64_t{c.utc_offset_minutes} * 60, kSecondsPerDay);
 }
 
-// (reserved + spent) · 10000 >= bps · budget, without overflow.
+// (reserved + spent) · 10000 >= bps · budget, without overflow, for a
+// funder whose ledger holds (so reserved + spent <= budget) and bps in
+// 1..10000. Below 2^49 won of budget the products fit 64 bits; above it
+// (no real budget) they are taken in 128.
 bool threshold_reached(const FunderAccount& f, std::int32_t bps) {
-  if (f.budget.minor() <= 0) return false;
-  __int128 used = static_cast<__int128>(f.reserved.minor()) + f.spent.minor();
-  return used * kBpsWhole >= static_cast<__int128>(bps) * f.budget.minor();
+  const std::int64_t budget = f.budget.minor();
+  if (budget <= 0) return false;
+  const std::int64_t used = f.reserved.minor() + f.spent.minor();
+  if (budget < (std::int64_t{1} << 49)) return used * kBpsWhole >= std::int64_t{bps} * budget;
+  return static_cast<__int128>(used) * kBpsWhole >= static_cast<__int128>(bps) * budget;
 }
 
 void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Interner<CampaignIdx>& ids) {
@@ -53,8 +58,7 @@ class Step {
   void run() {
     advance_clock_and_expire();
     std::visit([this](const auto& payload) { on(payload); }, ev_.payload);
-    emit_threshold_alerts();
-    check_touched_ledgers();
+    finish_touched_ledgers();
   }
 
  private:
@@ -116,7 +120,7 @@ class Step {
 
   // ------------------------------------------------------------ ledger moves
   // Each move keeps budget = available + reserved + spent by construction;
-  // check_touched_ledgers() asserts it and non-negativity after the event.
+  // finish_touched_ledgers() asserts it and non-negativity after the event.
 
   void move_available_to_reserved(Campaign& c, const Parts& p) {
     for (std::size_t i = 0; i < c.funders.size(); ++i) {
@@ -745,9 +749,12 @@ class Step {
 
   // ------------------------------------------------------------ alerts and checks
 
-  // For each funder whose usage reached a threshold for the first time, a
-  // thresholdCrossed effect, last, in (campaign id, funder, bps) order.
-  void emit_threshold_alerts() {
+  // After the event, one pass over the funders of the campaigns it touched:
+  // each ledger is asserted (budget = available + reserved + spent, none
+  // negative), and each funder whose usage reached a threshold for the
+  // first time gets a thresholdCrossed effect, last, in (campaign id,
+  // funder, bps) order.
+  void finish_touched_ledgers() {
     if (touched_.size() > 1) {
       std::sort(touched_.begin(), touched_.end(), [&](CampaignIdx a, CampaignIdx b) {
         return s_.campaign_ids.name(a) < s_.campaign_ids.name(b);
@@ -757,6 +764,10 @@ class Step {
       Campaign& c = campaign(idx);
       for (std::size_t i = 0; i < c.funders.size(); ++i) {
         FunderAccount& f = c.funders[i];
+        DANGOL_ASSERT(f.available.minor() >= 0 && f.reserved.minor() >= 0 && f.spent.minor() >= 0,
+                      "a funder balance went negative");
+        DANGOL_ASSERT(f.budget.minor() == f.available.minor() + f.reserved.minor() + f.spent.minor(),
+                      "budget != available + reserved + spent");
         // Thresholds ascend, and the crossed ones are always the lowest
         // (each pass marks every threshold it finds reached): the search
         // starts at the first one not crossed and ends at the first one
@@ -769,17 +780,6 @@ class Step {
           x.funder = static_cast<std::int32_t>(i);
           x.amount = c.thresholds_bps[t];
         }
-      }
-    }
-  }
-
-  void check_touched_ledgers() {
-    for (CampaignIdx idx : touched_) {
-      for (const auto& f : campaign(idx).funders) {
-        DANGOL_ASSERT(f.available.minor() >= 0 && f.reserved.minor() >= 0 && f.spent.minor() >= 0,
-                      "a funder balance went negative");
-        DANGOL_ASSERT(f.budget.minor() == f.available.minor() + f.reserved.minor() + f.spent.minor(),
-                      "budget != available + reserved + spent");
       }
     }
   }

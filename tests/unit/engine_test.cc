@@ -1629,6 +1629,29 @@ TEST_F(Alerts, SeveralThresholdsAtOnceInAscendingOrder) {
   EXPECT_EQ(d.effects(2).threshold_crossed().bps(), 8000);
 }
 
+TEST_F(Alerts, ThresholdsAreExactAtEveryBudgetSize) {
+  // Proves a threshold fires exactly when (reserved + spent) · 10000 reaches
+  // bps · budget, with budgets below 2^49 won (64-bit products) and above
+  // (128-bit ones, up to 10^15): a coupon of half the budget crosses 5000,
+  // one of a won less does not.
+  int n = 0;
+  for (std::int64_t budget : {std::int64_t{10'000}, (std::int64_t{1} << 49) - 2, std::int64_t{1} << 49,
+                              std::int64_t{1'000'000'000'000'000}}) {
+    for (std::int64_t less : {1, 0}) {
+      SCOPED_TRACE(std::to_string(budget) + " less " + std::to_string(less));
+      const std::string id = "c" + std::to_string(++n);
+      define(fixed_spec(id, budget / 2 - less, budget));
+      Decision d = issue(id, "u" + std::to_string(n));
+      if (less == 1) {
+        EXPECT_THAT(kinds(d), ElementsAre("couponGranted"));
+      } else {
+        ASSERT_THAT(kinds(d), ElementsAre("couponGranted", "thresholdCrossed"));
+        EXPECT_EQ(d.effects(1).threshold_crossed().bps(), 5000);
+      }
+    }
+  }
+}
+
 TEST_F(Alerts, CustomThresholdsReplaceTheDefaults) {
   // Proves alertThresholdsBps replaces the defaults and is reported in
   // ascending order even when defined unsorted: [7500, 2500] with 3000/10000
