@@ -1,18 +1,14 @@
 #pragma once
 // An index from string ids to dense values (coupon positions, interned
-// indexes), keyed by 64 bits of the ids' 128-bit hashes in a HashIndex. A
-// lookup probes one flat table; absl's map of string_views probed control
-// bytes, then a slot, then the key's characters elsewhere: three cache misses
-// per lookup in a million-coupon state, the largest cost of deciding a claim.
+// indexes), by their hashes in a PositionIndex (hash_index.h). A lookup
+// probes one flat table; absl's map of string_views probed control bytes,
+// then a slot, then the key's characters elsewhere: three cache misses per
+// lookup in a million-coupon state, the largest cost of deciding a claim.
 //
-// The table does not keep the ids: on a hit the caller's `name_of(value)`
-// gives the id stored with the value (in the coupon, in the interned names),
-// and it is compared. So a collision of hashes, however unlikely (2^-64 per
-// pair) or crafted (XXH3 is not a cryptographic hash, and ids come from
-// outside), never maps one id to another's value: a colliding id goes to a
-// small exact map beside the table. Since the ids are compared anyway, 64
-// bits of key are enough, and an entry takes 16 bytes where the 128-bit key
-// took 24: less memory to fault in, more entries per cache line.
+// The table does not keep the ids: on a fragment match the caller's
+// `name_of(value)` gives the id stored with the value (in the coupon, in
+// the interned names), and it is compared, so a collision of hashes never
+// maps one id to another's value.
 
 #include <cstdint>
 #include <optional>
@@ -20,7 +16,6 @@
 #include <string_view>
 #include <type_traits>
 
-#include "absl/container/flat_hash_map.h"
 #include "engine/hash_index.h"
 #include "engine/state_keys.h"
 #include "engine/unaligned.h"
@@ -52,6 +47,7 @@ struct IdKeyHash {
 template <class V, class Hash = IdKeyHash>
 class IdIndex {
   static_assert(std::is_same_v<decltype(Hash{}(std::string_view())), EventIdKey>);
+  static_assert(std::is_same_v<V, std::uint32_t>, "values are positions in the caller's sequence");
 
  public:
   // The value of `id`, if indexed. name_of(V) -> std::string_view.
@@ -63,10 +59,9 @@ class IdIndex {
   // event's id is its coupon's id, and both are looked up.
   template <class NameOf>
   std::optional<V> find(EventIdKey key, std::string_view id, const NameOf& name_of) const {
-    const V* v = table_.find(key.low);
-    if (v == nullptr) return std::nullopt;
-    if (same_id(name_of(*v), id)) return *v;
-    return find_collided(id);
+    const V v = index_.find(key.low, [&](V p) { return same_id(name_of(p), id); });
+    if (v == PositionIndex::kNone) return std::nullopt;
+    return v;
   }
 
   // Indexes id -> value unless id is indexed already (then false).
@@ -76,29 +71,17 @@ class IdIndex {
   }
   template <class NameOf>
   bool insert(EventIdKey key, std::string_view id, V value, const NameOf& name_of) {
-    auto [stored, inserted] = table_.try_emplace(key.low, value);
-    if (inserted) return true;
-    if (same_id(name_of(*stored), id)) return false;
-    return collided_.try_emplace(std::string(id), value).second;
+    return index_.insert(key.low, value, [&](V p) { return same_id(name_of(p), id); }).second;
   }
 
   // Hints that the id whose key is `key` will be looked up soon
   // (Engine::decide_batch).
-  void prefetch(EventIdKey key) const { table_.prefetch(key.low); }
-  void reserve(std::size_t n) { table_.reserve(n); }
-  std::size_t size() const { return table_.size() + collided_.size(); }
-  std::size_t collisions() const { return collided_.size(); }
+  void prefetch(EventIdKey key) const { index_.prefetch(key.low); }
+  void reserve(std::size_t n) { index_.reserve(n); }
+  std::size_t size() const { return index_.size(); }
 
  private:
-  std::optional<V> find_collided(std::string_view id) const {
-    if (collided_.empty()) return std::nullopt;
-    auto it = collided_.find(std::string(id));  // rare: a copy is fine
-    if (it == collided_.end()) return std::nullopt;
-    return it->second;
-  }
-
-  HashIndex<V> table_;
-  absl::flat_hash_map<std::string, V> collided_;
+  PositionIndex index_;
 };
 
 }  // namespace dangol
