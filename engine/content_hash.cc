@@ -135,6 +135,8 @@ EventIdKey event_id_key(std::string_view event_id) {
   return {h.high64, h.low64};
 }
 
+std::uint64_t id_hash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
 std::uint64_t content_hash(const Event& event, std::string* scratch) {
   Canonical canonical(*scratch);
   canonical.i64(event.occurred_at.nanos());

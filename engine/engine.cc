@@ -865,17 +865,17 @@ Engine::IdKeys Engine::id_keys(const Event& event) {
   IdKeys keys;
   keys.event = event_id_key(event.event_id);
   if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
-    keys.customer = event_id_key(e->customer_id);
+    keys.customer = id_hash(e->customer_id);
     keys.coupon = e->coupon_id ? event_id_key(*e->coupon_id) : keys.event;  // else named by the event id
-    if (e->merchant_id) keys.merchant = event_id_key(*e->merchant_id);
+    if (e->merchant_id) keys.merchant = id_hash(*e->merchant_id);
   } else if (const auto* r = std::get_if<CouponRedeemedEvent>(&event.payload)) {
     keys.coupon = event_id_key(r->coupon_id);
-    keys.merchant = event_id_key(r->merchant_id);
+    keys.merchant = id_hash(r->merchant_id);
   } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
     keys.coupon = event_id_key(v->coupon_id);
-    keys.merchant = event_id_key(v->merchant_id);
+    keys.merchant = id_hash(v->merchant_id);
   } else if (const auto* a = std::get_if<ChannelAddedEvent>(&event.payload)) {
-    keys.customer = event_id_key(a->customer_id);
+    keys.customer = id_hash(a->customer_id);
   }
   return keys;
 }
@@ -886,20 +886,20 @@ void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
   // A redemption and its reversal name a coupon and a merchant.
   auto coupon_at_merchant = [&](const std::string& coupon_id, const std::string& merchant_id) {
     keys->coupon = event_id_key(coupon_id);
-    state_.coupon_index.prefetch(keys->coupon);
-    keys->merchant = event_id_key(merchant_id);
+    state_.coupon_index.prefetch(keys->coupon.low);
+    keys->merchant = id_hash(merchant_id);
     state_.merchant_ids.prefetch(keys->merchant);
   };
   switch (in.payload_case()) {
     case v1::Envelope::kCouponIssued: {
       const auto& p = in.coupon_issued();
-      keys->customer = event_id_key(p.customer_id());
+      keys->customer = id_hash(p.customer_id());
       state_.customer_ids.prefetch(keys->customer);
       // Without a couponId the coupon is named by the event id.
       keys->coupon = p.has_coupon_id() ? event_id_key(p.coupon_id()) : keys->event;
-      state_.coupon_index.prefetch(keys->coupon);
+      state_.coupon_index.prefetch(keys->coupon.low);
       if (p.has_merchant_id()) {
-        keys->merchant = event_id_key(p.merchant_id());
+        keys->merchant = id_hash(p.merchant_id());
         state_.merchant_ids.prefetch(keys->merchant);
       }
       break;
@@ -911,7 +911,7 @@ void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {
       coupon_at_merchant(in.redemption_reversed().coupon_id(), in.redemption_reversed().merchant_id());
       break;
     case v1::Envelope::kChannelAdded:
-      keys->customer = event_id_key(in.channel_added().customer_id());
+      keys->customer = id_hash(in.channel_added().customer_id());
       state_.customer_ids.prefetch(keys->customer);
       break;
     default: break;

@@ -53,7 +53,8 @@ class Engine {
   // couponRedeemed or a redemptionReversed.
   // decide_batch() computes them while prefetching.
   struct IdKeys {
-    EventIdKey event, coupon, customer, merchant;
+    EventIdKey event, coupon;          // event_id_key (the coupon's is often the event's)
+    std::uint64_t customer, merchant;  // id_hash
   };
 
   explicit Engine(std::int32_t shard = 0);

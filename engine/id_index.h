@@ -24,6 +24,9 @@ namespace dangol {
 
 // XXH3-128 of an id (content_hash.cc).
 EventIdKey event_id_key(std::string_view event_id);
+// XXH3-64 of an id (content_hash.cc): the interned names' key, shorter to
+// compute than the 128-bit one, of which the index uses 64 bits anyway.
+std::uint64_t id_hash(std::string_view id);
 
 // a == b, for ids: most are 4 to 32 bytes, compared here in two
 // overlapping loads each instead of a call to memcmp.
@@ -40,13 +43,18 @@ inline bool same_id(std::string_view a, std::string_view b) {
   return a == b;
 }
 
-struct IdKeyHash {
-  EventIdKey operator()(std::string_view id) const { return event_id_key(id); }
+// The hash an IdIndex keys an id by: XXH3-64 (IdHash), or the low half of
+// XXH3-128 for coupon ids, whose key is often the event id's (CouponIdHash).
+struct IdHash {
+  std::uint64_t operator()(std::string_view id) const { return id_hash(id); }
+};
+struct CouponIdHash {
+  std::uint64_t operator()(std::string_view id) const { return event_id_key(id).low; }
 };
 
-template <class V, class Hash = IdKeyHash>
+template <class V, class Hash = IdHash>
 class IdIndex {
-  static_assert(std::is_same_v<decltype(Hash{}(std::string_view())), EventIdKey>);
+  static_assert(std::is_same_v<decltype(Hash{}(std::string_view())), std::uint64_t>);
   static_assert(std::is_same_v<V, std::uint32_t>, "values are positions in the caller's sequence");
 
  public:
@@ -58,8 +66,8 @@ class IdIndex {
   // The same, with the id's key already computed (key == Hash{}(id)): an
   // event's id is its coupon's id, and both are looked up.
   template <class NameOf>
-  std::optional<V> find(EventIdKey key, std::string_view id, const NameOf& name_of) const {
-    const V v = index_.find(key.low, [&](V p) { return same_id(name_of(p), id); });
+  std::optional<V> find(std::uint64_t key, std::string_view id, const NameOf& name_of) const {
+    const V v = index_.find(key, [&](V p) { return same_id(name_of(p), id); });
     if (v == PositionIndex::kNone) return std::nullopt;
     return v;
   }
@@ -70,13 +78,13 @@ class IdIndex {
     return insert(Hash{}(id), id, value, name_of);
   }
   template <class NameOf>
-  bool insert(EventIdKey key, std::string_view id, V value, const NameOf& name_of) {
-    return index_.insert(key.low, value, [&](V p) { return same_id(name_of(p), id); }).second;
+  bool insert(std::uint64_t key, std::string_view id, V value, const NameOf& name_of) {
+    return index_.insert(key, value, [&](V p) { return same_id(name_of(p), id); }).second;
   }
 
   // Hints that the id whose key is `key` will be looked up soon
   // (Engine::decide_batch).
-  void prefetch(EventIdKey key) const { index_.prefetch(key.low); }
+  void prefetch(std::uint64_t key) const { index_.prefetch(key); }
   void reserve(std::size_t n) { index_.reserve(n); }
   std::size_t size() const { return index_.size(); }
 

@@ -30,21 +30,21 @@ namespace dangol {
 template <class IndexT>
 class Interner {
  public:
-  IndexT find(std::string_view name) const { return find(event_id_key(name), name); }
-  // The same, with key == event_id_key(name) computed already.
-  IndexT find(EventIdKey key, std::string_view name) const {
+  IndexT find(std::string_view name) const { return find(id_hash(name), name); }
+  // The same, with key == id_hash(name) computed already.
+  IndexT find(std::uint64_t key, std::string_view name) const {
     auto found = index_.find(key, name, name_of());
     return found ? IndexT{*found} : IndexT{};
   }
-  IndexT intern(std::string_view name) { return intern(event_id_key(name), name); }
-  // The same, with key == event_id_key(name) computed already.
-  IndexT intern(EventIdKey key, std::string_view name) {
+  IndexT intern(std::string_view name) { return intern(id_hash(name), name); }
+  // The same, with key == id_hash(name) computed already.
+  IndexT intern(std::uint64_t key, std::string_view name) {
     if (IndexT found = find(key, name); found.valid()) return found;
     return add(key, name);
   }
   // Interns a name known to be absent (one lookup instead of two).
-  IndexT add(std::string_view name) { return add(event_id_key(name), name); }
-  IndexT add(EventIdKey key, std::string_view name) {
+  IndexT add(std::string_view name) { return add(id_hash(name), name); }
+  IndexT add(std::uint64_t key, std::string_view name) {
     names_.emplace_back(name);
     IndexT idx{static_cast<std::uint32_t>(names_.size() - 1)};
     bool inserted = index_.insert(key, names_.back(), idx.value, name_of());
@@ -54,7 +54,7 @@ class Interner {
   const std::string& name(IndexT idx) const { return names_[idx.value]; }
   // Sizes the index for `n` names at once (loading a stored state).
   void reserve(std::size_t n) { index_.reserve(n); }
-  void prefetch(EventIdKey key) const { index_.prefetch(key); }
+  void prefetch(std::uint64_t key) const { index_.prefetch(key); }
   std::size_t size() const { return names_.size(); }
 
  private:
@@ -249,7 +249,7 @@ struct State {
   Interner<CustomerIdx> customer_ids;
 
   StableVector<Coupon> coupons;
-  IdIndex<std::uint32_t> coupon_index;  // by couponId: see find_coupon, index_coupon
+  IdIndex<std::uint32_t, CouponIdHash> coupon_index;  // by couponId: see find_coupon, index_coupon
   ExpiryQueue expiry_queue;
 
   absl::flat_hash_set<std::uint64_t> friendships;             // merchant << 32 | customer
@@ -266,12 +266,12 @@ struct State {
   std::uint32_t find_coupon(std::string_view id) const { return find_coupon(event_id_key(id), id); }
   // The same, with key == event_id_key(id) computed already.
   std::uint32_t find_coupon(EventIdKey key, std::string_view id) const {
-    return coupon_index.find(key, id, coupon_id_of()).value_or(CouponIdx::kNone);
+    return coupon_index.find(key.low, id, coupon_id_of()).value_or(CouponIdx::kNone);
   }
   // Indexes coupons[index] by its id, whose key is `key`; false if that id
   // is indexed already.
   bool index_coupon(std::uint32_t index, EventIdKey key) {
-    return coupon_index.insert(key, coupons[index].coupon_id, index, coupon_id_of());
+    return coupon_index.insert(key.low, coupons[index].coupon_id, index, coupon_id_of());
   }
   bool index_coupon(std::uint32_t index) { return index_coupon(index, event_id_key(coupons[index].coupon_id)); }
 };
