@@ -67,15 +67,28 @@ Parts split_by_shares(Money total, std::span<const std::int32_t> shares_bps) {
 Parts split_proportional(Money amount, const Parts& remaining) {
   const std::int64_t whole = remaining.sum();
   DANGOL_ASSERT(amount.minor() >= 0 && amount.minor() <= whole, "proportional split outside the reservation");
+  if (amount.minor() == whole) return remaining;  // a capped discount: all of it, no division
   Parts parts;
   parts.size = remaining.size;
   if (whole == 0) return parts;
   std::array<__int128, kMaxFunders> remainder{};
   std::int64_t assigned = 0;
-  for (int i = 0; i < remaining.size; ++i) {
+  const int last = remaining.size - 1;
+  __int128 remainders = 0;
+  for (int i = 0; i < last; ++i) {
     multiply_divide(amount.minor(), remaining[i], whole, &parts[i], &remainder[i]);
     assigned += parts[i];
+    remainders += remainder[i];
   }
+  // The last part without a division (one of two for a co-funded campaign):
+  // its product a·r_last = a·whole - sum of the others' = (a - assigned)·whole
+  // - remainders, so its quotient is a - assigned - ceil(remainders / whole),
+  // and remainders < last · whole takes at most `last` steps.
+  std::int64_t up = 0;
+  while (static_cast<__int128>(up) * whole < remainders) ++up;
+  parts[last] = amount.minor() - assigned - up;
+  remainder[last] = static_cast<__int128>(up) * whole - remainders;
+  assigned += parts[last];
   distribute_leftover(parts, remainder, amount.minor() - assigned);
   DANGOL_ASSERT(parts.sum() == amount.minor(), "proportional split does not sum to its total");
   for (int i = 0; i < parts.size; ++i) {
