@@ -358,12 +358,15 @@ class Step {
 
   bool is_eligible(const Campaign& c, MerchantIdx m) const {
     if (!m.valid()) return false;
+    std::uint8_t& known = c.known_eligibility(m);
+    if (known != 0) return known == 2;
     const Merchant& merchant = s_.merchants[m.value];
-    if (!merchant.enrolled) return false;
-    if (!c.eligible_markets.empty() && !c.eligible_markets.contains(merchant.market)) return false;
-    if (!c.eligible_merchants.empty() && !c.eligible_merchants.contains(m)) return false;
-    if (!c.eligible_categories.empty() && !c.eligible_categories.contains(merchant.category)) return false;
-    return true;
+    if (!merchant.enrolled) return false;  // not remembered: the merchant may enroll later
+    const bool eligible = (c.eligible_markets.empty() || c.eligible_markets.contains(merchant.market)) &&
+                          (c.eligible_merchants.empty() || c.eligible_merchants.contains(m)) &&
+                          (c.eligible_categories.empty() || c.eligible_categories.contains(merchant.category));
+    known = eligible ? 2 : 1;
+    return eligible;
   }
 
   void on(const MerchantEnrolledEvent& e) {

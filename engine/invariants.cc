@@ -29,7 +29,23 @@ class Checker {
     problems_.push_back(line.str());
   }
 
+  // Every eligibility the engine remembers is the one the lists give now.
+  void check_remembered_eligibility(const Campaign& c) {
+    for (std::uint32_t m = 0; m < s_.merchants.size(); ++m) {
+      const std::uint8_t known = c.remembered_eligibility(MerchantIdx{m});
+      if (known == 0) continue;
+      const Merchant& merchant = s_.merchants[m];
+      const auto listed = [](const auto& set, auto value) { return set.empty() || set.count(value) > 0; };
+      const bool eligible = merchant.enrolled && listed(c.eligible_markets, merchant.market) &&
+                            listed(c.eligible_merchants, MerchantIdx{m}) &&
+                            listed(c.eligible_categories, merchant.category);
+      if (known != (eligible ? 2 : 1)) fail(c, "merchant ", s_.merchant_ids.name(MerchantIdx{m}), " remembered as ",
+                                           known == 2 ? "eligible" : "not eligible");
+    }
+  }
+
   void check_campaign(const Campaign& c, CampaignIdx idx) {
+    check_remembered_eligibility(c);
     std::vector<std::int64_t> outstanding(c.funders.size(), 0);
     absl::flat_hash_map<MerchantIdx, std::int64_t> committed, granted;
     CouponCounts counts;

@@ -195,8 +195,21 @@ struct Campaign {
     return *reservation_split_;
   }
 
+  // Whether enrolled merchant `m` is eligible, as far as it is known: 0 not
+  // yet, 1 no, 2 yes. A merchant's market and category never change once it
+  // is enrolled, nor a campaign's eligibility lists once it is defined, so
+  // the answer holds for good (Step::is_eligible fills it in).
+  std::uint8_t& known_eligibility(MerchantIdx m) const {
+    if (m.value >= eligibility_.size()) eligibility_.resize(std::size_t{m.value} + 1);
+    return eligibility_[m.value];
+  }
+  std::uint8_t remembered_eligibility(MerchantIdx m) const {  // the same, read only (check_invariants)
+    return m.value < eligibility_.size() ? eligibility_[m.value] : 0;
+  }
+
  private:
   mutable std::optional<Parts> reservation_split_;
+  mutable std::vector<std::uint8_t> eligibility_;  // by MerchantIdx: see known_eligibility
 };
 
 enum class CouponStatus : std::uint8_t { kIssued, kRedeemed, kExpired, kVoid };
