@@ -340,12 +340,18 @@ bool decode_message_sent(Problem& p, const v1::MessageSent& in, MessageSentEvent
   return true;
 }
 
+// Decodes into the payload's alternative Out, in place: the payload is
+// reused from event to event, and an event of the kind before (most are)
+// only resets its fields. After a failure the payload is not the event's.
 template <class Out, class In, class Fn>
 bool decode_into(Payload* payload, const In& in, Fn fn) {
-  Out out{};
-  if (!fn(in, &out)) return false;
-  *payload = std::move(out);
-  return true;
+  Out* out = std::get_if<Out>(payload);
+  if (out == nullptr) {
+    out = &payload->template emplace<Out>();
+  } else {
+    *out = Out{};
+  }
+  return fn(in, out);
 }
 
 bool decode_payload(Problem& p, const v1::Envelope& in, Payload* out) {

@@ -11,7 +11,9 @@ namespace dangol {
 
 // Fills *out and returns true when every field rule holds. Otherwise returns
 // false and sets *detail to "<field path>: <rule>", e.g.
-// "couponRedeemed.orderAmount: must be 0…10^15". `out` views strings of `in`.
+// "couponRedeemed.orderAmount: must be 0…10^15", and *out is left partly
+// filled, not an event. `out` views strings of `in`; reusing it from event to
+// event saves constructing its payload.
 bool decode_envelope(const v1::Envelope& in, Event* out, std::string* detail);
 
 // Converts a protobuf Timestamp to an Instant; false when out of range.
