@@ -15,17 +15,19 @@
 namespace dangol {
 namespace {
 
-// Copies n bytes. Ids are mostly a few to sixteen bytes long, and memcpy of
-// a length not known when compiling is a library call: two overlapping
-// loads and stores copy such ids inline.
+// Copies n bytes. Ids are mostly a few to 32 bytes long, and memcpy of a
+// length not known when compiling is a library call: two overlapping loads
+// and stores copy such ids inline.
 void copy_short(char* to, const char* from, std::size_t n) {
   const auto copy_ends = [&]<class Word>(Word) {
     const auto head = load_unaligned<Word>(from), tail = load_unaligned<Word>(from + n - sizeof(Word));
     store_unaligned(to, head);
     store_unaligned(to + n - sizeof(Word), tail);
   };
-  if (n > 16) {
+  if (n > 32) {
     std::memcpy(to, from, n);
+  } else if (n > 16) {
+    copy_ends(static_cast<unsigned __int128>(0));
   } else if (n >= 8) {
     copy_ends(std::uint64_t{});
   } else if (n >= 4) {

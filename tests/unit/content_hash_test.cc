@@ -47,6 +47,12 @@ const Golden kGolden[] = {
     {R"({"eventId":"e-6","occurredAt":"2024-05-01T10:00:05Z","budgetAdjusted":{"campaignId":"camp-b",)"
      R"("funderId":"gov","delta":"-500"}})",
      0x5215d8ce1d57dbf9ull, 0x1651dc4dec0c7f2bull, 0xb955382a38d03981ull},
+    // Ids of 17 to 32 bytes and of more, copied by each of the canonical
+    // form's paths.
+    {R"({"eventId":"e-8","occurredAt":"2024-05-01T10:00:07Z","couponIssued":{"campaignId":"buy-local-2023-09",)"
+     R"("customerId":"a-customer-id-of-32-bytes-000000","merchantId":"a-merchant-id-of-more-than-32-bytes",)"
+     R"("couponId":"coupon/of-24-bytes-000000"}})",
+     0x1bd2da07c27449c4ull, 0xd24bd6471aef1e43ull, 0xdbd7eb882c6be209ull},
     {R"({"eventId":"an-event-id-of-more-than-thirty-two-bytes","occurredAt":"2024-05-01T10:00:06Z",)"
      R"("channelAdded":{"merchantId":"m-1","customerId":"u-2"}})",
      0xf00f615b243eafc3ull, 0x16b09334ffc97af9ull, 0xc841c1fdc70efd52ull},
