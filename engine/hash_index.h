@@ -11,11 +11,11 @@
 // from outside), are separate entries that the caller's comparison tells
 // apart: no id is ever taken for another.
 //
-// Slots of whole entries took 16 bytes (a 64-bit hash and the position)
+// Slots of whole entries took 16 bytes (a 64-bit hash and the position),
 // and 24 in the idempotency table (its 128-bit hash and content hash), at
 // most half full and in random order; growing moved them all. 8-byte slots
-// halve and third those tables and what growth moves (README, "Memory
-// stalls dominate at scale").
+// make those tables, and what their growth moves, a half and a third the
+// size (README, "Memory stalls dominate at scale").
 //
 // The fragment is also where a slot goes when the table grows, so a table
 // holds at most 2^31 entries (2^32 slots at half load), which is checked on
