@@ -14,8 +14,8 @@ void ChangeLog::clear(const State& state) {
   customer_grants.clear();
   friendships.clear();
   welcomed.clear();
-  events.clear();
   meta = false;
+  since.events = state.seen_events.size();
   since.campaigns = static_cast<std::uint32_t>(state.campaigns.size());
   since.coupons = static_cast<std::uint32_t>(state.coupons.size());
   since.campaign_ids = static_cast<std::uint32_t>(state.campaign_ids.size());

@@ -8,8 +8,8 @@
 // push_back of a small POD into a vector whose capacity survives clear():
 // in steady state marking never allocates.
 //
-// Append-only tables (interned names, campaigns, coupons) are covered by
-// watermarks instead: everything at or past the size they had at the last
+// Append-only tables (interned names, campaigns, coupons, the idempotency
+// log) are covered by watermarks instead: everything at or past the size they had at the last
 // clear is new. Coupons are also mutated later, so a changed coupon below
 // the watermark is listed in `coupons`.
 
@@ -43,6 +43,7 @@ struct FriendshipChange {
 
 // Sizes of the append-only tables at the last clear().
 struct Watermarks {
+  std::uint64_t events = 0;  // State::seen_events
   std::uint32_t campaigns = 0, coupons = 0;
   std::uint32_t campaign_ids = 0, merchant_ids = 0, market_ids = 0, category_ids = 0, customer_ids = 0;
 };
@@ -59,7 +60,6 @@ struct ChangeLog {
   std::vector<std::uint64_t> customer_grants;  // pair_key(campaign, customer)
   std::vector<FriendshipChange> friendships;   // in order of change
   std::vector<std::array<std::uint32_t, 3>> welcomed;  // new (campaign, merchant, customer), each once
-  std::vector<EventEntry> events;              // new event ids -> content hash, in order
   Watermarks since;
   bool meta = false;  // clock, next_seq, decisions by outcome
 

@@ -852,7 +852,6 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
         verdict_.detail = "eventId was seen before with other content";
       }
     } else {
-      if (tracking_changes_) changes_.events.push_back({key, content});
       Step(state_, tracking_changes_ ? &changes_ : nullptr, event, ids, verdict_, scratch_.due, scratch_.last_campaign)
           .run();
     }

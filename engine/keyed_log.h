@@ -62,6 +62,14 @@ class KeyedLog {
     for (const Entry& e : log_) f(e.key, e.value);
   }
 
+  // f(entries, count) for the entries appended at or after position `from`,
+  // in order, as runs contiguous in memory (the state store writes them as
+  // they are: ChangeLog's watermark says where the new ones begin).
+  template <class F>
+  void for_each_run(std::size_t from, F&& f) const {
+    log_.for_each_run(from, f);
+  }
+
  private:
   StableVector<Entry> log_;
   PositionIndex index_;

@@ -13,6 +13,7 @@
 // the pages written to are ever faulted in, so a chunk's size costs address
 // space, not memory.
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <memory>
@@ -72,6 +73,18 @@ class StableVector {
   };
   auto begin() const { return Iter<const T, const StableVector>(this, 0); }
   auto end() const { return Iter<const T, const StableVector>(this, size_); }
+
+  // f(pointer, count) for the elements [from, size()) in order, as runs
+  // that are contiguous in memory: one per chunk they reach into.
+  template <class F>
+  void for_each_run(std::size_t from, F&& f) const {
+    while (from < size_) {
+      const std::size_t in_chunk = from % kChunkElements;
+      const std::size_t n = std::min(kChunkElements - in_chunk, size_ - from);
+      f(static_cast<const T*>(chunks_[from / kChunkElements] + in_chunk), n);
+      from += n;
+    }
+  }
 
   void clear() {
     for (std::size_t i = 0; i < size_; ++i) (*this)[i].~T();

@@ -160,11 +160,16 @@ class ChangeWriter {
     write_names(kCustomerNames, s_.customer_ids, since.customer_ids);
   }
 
-  // Event ids and welcomed triples never change once added.
+  // Event ids and welcomed triples never change once added. The event ids
+  // of the batch are the idempotency log's entries past the watermark,
+  // written as they lie in memory.
   void write_chunks() {
-    if (!log_.events.empty()) {
-      put(Key(kEventsTag).u64(batch_), {reinterpret_cast<const char*>(log_.events.data()),
-                                        log_.events.size() * sizeof(EventEntry)});
+    if (log_.since.events < s_.seen_events.size()) {
+      std::string& value = fresh_value();
+      s_.seen_events.for_each_run(log_.since.events, [&](const EventEntry* run, std::size_t n) {
+        value.append(reinterpret_cast<const char*>(run), n * sizeof(EventEntry));
+      });
+      put(Key(kEventsTag).u64(batch_), value);
     }
     if (!log_.welcomed.empty()) {
       put(Key(kWelcomedTag).u64(batch_), {reinterpret_cast<const char*>(log_.welcomed.data()),

@@ -1,11 +1,13 @@
 // The engine's hash tables: KeyedLog, the idempotency table, and IdIndex,
 // the id index, both on a PositionIndex, and CustomerGrants, the
 // perCustomer counts: random operations against std::map as the
-// obviously-correct reference (the RocksDB db_map_fuzzer pattern).
+// obviously-correct reference (the RocksDB db_map_fuzzer pattern). Also
+// the runs of StableVector that the state store writes.
 
 #include "engine/hash_index.h"
 #include "engine/id_index.h"
 #include "engine/keyed_log.h"
+#include "engine/stable_vector.h"
 #include "engine/state.h"
 
 #include <gtest/gtest.h>
@@ -137,6 +139,26 @@ TEST(KeyedLog, LargeTablesGrowInPlace) {
   std::size_t visited = 0;
   log.for_each([&](const EventIdKey&, std::uint64_t) { ++visited; });
   EXPECT_EQ(visited, keys.size());
+}
+
+// The state store writes the idempotency log's new entries as the runs
+// for_each_run gives: from any position, they are the elements in order,
+// each run within one chunk (chunks of 4 here, so runs cross boundaries).
+TEST(StableVector, RunsListEveryElementFromAnyPosition) {
+  StableVector<std::uint64_t, 4> v;
+  for (std::uint64_t i = 0; i < 19; ++i) v.emplace_back(i * 3);
+  for (std::size_t from = 0; from <= 20; ++from) {
+    std::vector<std::uint64_t> seen;
+    v.for_each_run(from, [&](const std::uint64_t* run, std::size_t n) {
+      ASSERT_GE(n, 1u);
+      ASSERT_LE(n, 4u);
+      ASSERT_EQ(run, &v[from + seen.size()]);
+      seen.insert(seen.end(), run, run + n);
+    });
+    std::vector<std::uint64_t> want;
+    for (std::size_t i = from; i < 19; ++i) want.push_back(i * 3);
+    EXPECT_EQ(seen, want) << from;
+  }
 }
 
 // A hash that collides often: one of 8 values, so most ids share their key
