@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -52,34 +51,34 @@ struct CouponIdHash {
   std::uint64_t operator()(std::string_view id) const { return event_id_key(id).low; }
 };
 
-template <class V, class Hash = IdHash>
+// Values are positions in the caller's sequence (coupons, interned names).
+template <class Hash = IdHash>
 class IdIndex {
   static_assert(std::is_same_v<decltype(Hash{}(std::string_view())), std::uint64_t>);
-  static_assert(std::is_same_v<V, std::uint32_t>, "values are positions in the caller's sequence");
 
  public:
-  // The value of `id`, if indexed. name_of(V) -> std::string_view.
+  // The position of `id`, if indexed. name_of(std::uint32_t) -> std::string_view.
   template <class NameOf>
-  std::optional<V> find(std::string_view id, const NameOf& name_of) const {
+  std::optional<std::uint32_t> find(std::string_view id, const NameOf& name_of) const {
     return find(Hash{}(id), id, name_of);
   }
   // The same, with the id's key already computed (key == Hash{}(id)): an
   // event's id is its coupon's id, and both are looked up.
   template <class NameOf>
-  std::optional<V> find(std::uint64_t key, std::string_view id, const NameOf& name_of) const {
-    const V v = index_.find(key, [&](V p) { return same_id(name_of(p), id); });
-    if (v == PositionIndex::kNone) return std::nullopt;
-    return v;
+  std::optional<std::uint32_t> find(std::uint64_t key, std::string_view id, const NameOf& name_of) const {
+    const std::uint32_t p = index_.find(key, [&](std::uint32_t q) { return same_id(name_of(q), id); });
+    if (p == PositionIndex::kNone) return std::nullopt;
+    return p;
   }
 
-  // Indexes id -> value unless id is indexed already (then false).
+  // Indexes id -> position unless id is indexed already (then false).
   template <class NameOf>
-  bool insert(std::string_view id, V value, const NameOf& name_of) {
-    return insert(Hash{}(id), id, value, name_of);
+  bool insert(std::string_view id, std::uint32_t position, const NameOf& name_of) {
+    return insert(Hash{}(id), id, position, name_of);
   }
   template <class NameOf>
-  bool insert(std::uint64_t key, std::string_view id, V value, const NameOf& name_of) {
-    return index_.insert(key, value, [&](V p) { return same_id(name_of(p), id); }).second;
+  bool insert(std::uint64_t key, std::string_view id, std::uint32_t position, const NameOf& name_of) {
+    return index_.insert(key, position, [&](std::uint32_t q) { return same_id(name_of(q), id); }).second;
   }
 
   // Hints that the id whose key is `key` will be looked up soon

@@ -63,7 +63,7 @@ class Interner {
   }
 
   StableVector<std::string> names_;
-  IdIndex<std::uint32_t> index_;
+  IdIndex<> index_;
 };
 
 // Coupons granted per (campaign, customer), for perCustomer. Most customers
@@ -262,7 +262,7 @@ struct State {
   Interner<CustomerIdx> customer_ids;
 
   StableVector<Coupon> coupons;
-  IdIndex<std::uint32_t, CouponIdHash> coupon_index;  // by couponId: see find_coupon, index_coupon
+  IdIndex<CouponIdHash> coupon_index;  // by couponId: see find_coupon, index_coupon
   ExpiryQueue expiry_queue;
 
   absl::flat_hash_set<std::uint64_t> friendships;             // merchant << 32 | customer

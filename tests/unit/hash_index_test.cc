@@ -173,7 +173,7 @@ template <class Hash>
 void CheckIdIndexAgreesWithStdMap(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::string> names;  // value -> id, as the coupons or interned names are
-  IdIndex<std::uint32_t, Hash> index;
+  IdIndex<Hash> index;
   std::map<std::string, std::uint32_t> reference;
   auto name_of = [&](std::uint32_t v) -> std::string_view { return names[v]; };
   for (int op = 0; op < 20'000; ++op) {
@@ -225,7 +225,7 @@ TEST(IdIndex, AgreesWithStdMap) {
 
 TEST(IdIndex, CollidingHashesNeverAliasIds) {
   CheckIdIndexAgreesWithStdMap<WeakHash>(11);
-  IdIndex<std::uint32_t, WeakHash> index;
+  IdIndex<WeakHash> index;
   std::vector<std::string> names = {"ab", "cd"};  // same size: same weak key
   auto name_of = [&](std::uint32_t v) -> std::string_view { return names[v]; };
   ASSERT_TRUE(index.insert("ab", 0, name_of));
