@@ -139,12 +139,78 @@ EventIdKey event_id_key(std::string_view event_id) {
 
 std::uint64_t id_hash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
 
-std::uint64_t content_hash(const Event& event, std::string* scratch) {
+IdKeys id_keys(const Event& event) {
+  IdKeys keys;
+  keys.event = event_id_key(event.event_id);
+  if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
+    keys.customer = id_hash(e->customer_id);
+    keys.coupon = e->coupon_id ? event_id_key(*e->coupon_id) : keys.event;  // else named by the event id
+    if (e->merchant_id) keys.merchant = id_hash(*e->merchant_id);
+  } else if (const auto* r = std::get_if<CouponRedeemedEvent>(&event.payload)) {
+    keys.coupon = event_id_key(r->coupon_id);
+    keys.merchant = id_hash(r->merchant_id);
+  } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
+    keys.coupon = event_id_key(v->coupon_id);
+    keys.merchant = id_hash(v->merchant_id);
+  } else if (const auto* a = std::get_if<ChannelAddedEvent>(&event.payload)) {
+    keys.customer = id_hash(a->customer_id);
+  }
+  return keys;
+}
+
+std::uint64_t legacy_content_hash(const Event& event, std::string* scratch) {
   Canonical canonical(*scratch);
   canonical.i64(event.occurred_at.nanos());
   canonical.tag(static_cast<std::uint8_t>(event.payload.index()));
   std::visit([&](const auto& p) { write(canonical, p); }, event.payload);
   return canonical.hash();
+}
+
+namespace {
+
+// The fixed-width form of the frequent events: occurredAt, then a word of
+// the payload's index and which optional fields are present, then each
+// field as one or two 64-bit words.
+class Words {
+ public:
+  Words(const Event& event, std::uint64_t present) {
+    put(static_cast<std::uint64_t>(event.occurred_at.nanos()));
+    put(event.payload.index() | present << 8);
+  }
+  void put(std::uint64_t v) {
+    std::memcpy(bytes_ + size_, &v, sizeof v);
+    size_ += sizeof v;
+  }
+  void put(const EventIdKey& k) { put(k.high), put(k.low); }
+  std::uint64_t hash() const { return XXH3_64bits(bytes_, size_); }
+
+ private:
+  unsigned char bytes_[8 * 8];
+  std::size_t size_ = 0;
+};
+
+}  // namespace
+
+std::uint64_t content_hash(const Event& event, const IdKeys& keys, std::string* scratch) {
+  if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
+    Words w(event, std::uint64_t{e->merchant_id.has_value()} | std::uint64_t{e->coupon_id.has_value()} << 1);
+    w.put(id_hash(e->campaign_id)), w.put(keys.customer);
+    if (e->merchant_id) w.put(keys.merchant);
+    if (e->coupon_id) w.put(keys.coupon);
+    return w.hash();
+  }
+  if (const auto* e = std::get_if<CouponRedeemedEvent>(&event.payload)) {
+    Words w(event, std::uint64_t{e->discount.has_value()});
+    w.put(keys.coupon), w.put(keys.merchant), w.put(static_cast<std::uint64_t>(e->order_amount.minor()));
+    if (e->discount) w.put(static_cast<std::uint64_t>(e->discount->minor()));
+    return w.hash();
+  }
+  if (std::holds_alternative<RedemptionReversedEvent>(event.payload)) {
+    Words w(event, 0);
+    w.put(keys.coupon), w.put(keys.merchant);
+    return w.hash();
+  }
+  return legacy_content_hash(event, scratch);
 }
 
 }  // namespace dangol

@@ -838,13 +838,12 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
     verdict_.outcome = Outcome::kInvalid;
     verdict_.reason = Reason::kInvalidEvent;
   } else {
-    const std::uint64_t content = content_hash(event, &scratch_.canonical);
     IdKeys own;
-    const IdKeys& ids = keys != nullptr ? *keys : (own = id_keys(event));
-    const EventIdKey key = ids.event;
-    auto [seen_content, first_time] = state_.seen_events.try_emplace(key, content);
+    const IdKeys& ids = keys != nullptr ? *keys : (own = dangol::id_keys(event));
+    const std::uint64_t content = content_hash(event, ids, &scratch_.canonical);
+    auto [seen_content, first_time] = state_.seen_events.try_emplace(ids.event, content);
     if (!first_time) {
-      if (*seen_content == content) {
+      if (*seen_content == content || *seen_content == legacy_content_hash(event, &scratch_.canonical)) {
         verdict_.outcome = Outcome::kDuplicate;
       } else {
         verdict_.outcome = Outcome::kRejected;
@@ -859,27 +858,6 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
   changes_.meta = tracking_changes_;
   return verdict_;
-}
-
-// The keys of the ids a decoded event is decided by: prefetch_for computes
-// the same from the envelope (decide_batch_test checks that they agree).
-Engine::IdKeys Engine::id_keys(const Event& event) {
-  IdKeys keys;
-  keys.event = event_id_key(event.event_id);
-  if (const auto* e = std::get_if<CouponIssuedEvent>(&event.payload)) {
-    keys.customer = id_hash(e->customer_id);
-    keys.coupon = e->coupon_id ? event_id_key(*e->coupon_id) : keys.event;  // else named by the event id
-    if (e->merchant_id) keys.merchant = id_hash(*e->merchant_id);
-  } else if (const auto* r = std::get_if<CouponRedeemedEvent>(&event.payload)) {
-    keys.coupon = event_id_key(r->coupon_id);
-    keys.merchant = id_hash(r->merchant_id);
-  } else if (const auto* v = std::get_if<RedemptionReversedEvent>(&event.payload)) {
-    keys.coupon = event_id_key(v->coupon_id);
-    keys.merchant = id_hash(v->merchant_id);
-  } else if (const auto* a = std::get_if<ChannelAddedEvent>(&event.payload)) {
-    keys.customer = id_hash(a->customer_id);
-  }
-  return keys;
 }
 
 void Engine::prefetch_for(const v1::Envelope& in, IdKeys* keys) const {

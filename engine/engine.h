@@ -46,16 +46,9 @@ class DecisionSlot {
 
 class Engine {
  public:
-  // The hashed ids of an envelope, as deciding it looks them up: the event
-  // id; the coupon id that a couponIssued names (or its event id), a
-  // couponRedeemed or a redemptionReversed; the customer of a couponIssued
-  // or a channelAdded; the merchant of a couponIssued that names one, a
-  // couponRedeemed or a redemptionReversed.
-  // decide_batch() computes them while prefetching.
-  struct IdKeys {
-    EventIdKey event, coupon;          // event_id_key (the coupon's is often the event's)
-    std::uint64_t customer, merchant;  // id_hash
-  };
+  // The hashed ids of an envelope (state_keys.h); decide_batch() computes
+  // them while prefetching.
+  using IdKeys = dangol::IdKeys;
 
   explicit Engine(std::int32_t shard = 0);
 
@@ -108,7 +101,6 @@ class Engine {
  private:
   friend class StateRestorer;  // restore.h: rebuilds state_ from stored records
 
-  static IdKeys id_keys(const Event& event);
   void prefetch_for(const v1::Envelope& in, IdKeys* keys) const;
   // `keys` from prefetch_for(in), or null to hash the ids here.
   const Verdict& decide(const v1::Envelope& in, const IdKeys* keys);

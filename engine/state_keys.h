@@ -17,4 +17,15 @@ struct EventIdKey {
   }
 };
 
+// The hashed ids of an event, as deciding it looks them up and its content
+// hash takes them: the event id; the coupon id that a couponIssued names (or
+// its event id), a couponRedeemed or a redemptionReversed; the customer of a
+// couponIssued or a channelAdded; the merchant of a couponIssued that names
+// one, a couponRedeemed or a redemptionReversed. Keys an event does not name
+// are unspecified.
+struct IdKeys {
+  EventIdKey event, coupon;          // event_id_key (the coupon's is often the event's)
+  std::uint64_t customer, merchant;  // id_hash
+};
+
 }  // namespace dangol
