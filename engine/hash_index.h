@@ -96,7 +96,7 @@ class PositionIndex {
   // Tables grow fourfold up to kQuadrupleBelow slots, then twofold. Each
   // growth moves every entry (rehash), and growing fourfold moves an entry
   // about half as often over a table's life (tables sized up front for
-  // the whole stream decided a 200,000-event festival 4-9 % faster). The
+  // the whole stream decided a 200,000-event festival 4-13 % faster). The
   // price is a table that is an eighth full just after growing; below the
   // bound that wastes at most 6 MiB of a table, above it memory matters
   // more.
@@ -122,7 +122,7 @@ class PositionIndex {
   // No move writes a slot that has yet to move, either, so the occupied
   // slots of a group of kGroup are read at once into a bit mask, and only
   // they are visited: testing each slot for emptiness was a branch taken at
-  // random, about half the cost of growing.
+  // random, about a third of the cost of growing.
   void rehash(std::size_t slots) {
     const std::size_t old_size = slots_.size();
     slots_.extend(slots);
