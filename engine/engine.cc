@@ -159,8 +159,9 @@ class Step {
     return true;
   }
 
-  // The parts of a coupon's full reservation R, and of its settled discount d.
-  static Parts reservation_parts(const Campaign& c, const Coupon& k) {
+  // The parts of a coupon's full reservation R (valid until the next split
+  // of c: Campaign::split), and of its settled discount d.
+  static const Parts& reservation_parts(const Campaign& c, const Coupon& k) {
     return c.split(k.reserved);
   }
   static Parts discount_parts(const Campaign& c, const Coupon& k) {
@@ -215,7 +216,7 @@ class Step {
   void release_coupon(Campaign& c, std::uint32_t index, CouponStatus new_status, ReleaseCause cause) {
     Coupon& k = s_.coupons[index];
     DANGOL_ASSERT(k.status == CouponStatus::kIssued, "release of a coupon that holds no reservation");
-    Parts parts = reservation_parts(c, k);
+    const Parts& parts = reservation_parts(c, k);
     move_reserved_to_available(c, parts);
     add_committed(c, k, -k.reserved.minor());
     k.status = new_status;
@@ -478,7 +479,7 @@ class Step {
              bool welcome, const GrantUsage& found) {
     Campaign& c = campaign(idx);
     Money r = c.offer.reservation();
-    Parts parts = c.split(r);
+    const Parts& parts = c.split(r);
     move_available_to_reserved(c, parts);
     auto expires_at = ev_.occurred_at.plus_seconds(std::int64_t{c.offer.valid_days} * kSecondsPerDay);
     DANGOL_ASSERT(expires_at.has_value(), "expiresAt overflow");
@@ -602,7 +603,7 @@ class Step {
     Money d = computed_discount(c.offer, e.order_amount);
     if (e.discount && *e.discount != d) return reject(Reason::kDiscountMismatch, &c);
 
-    Parts reserved = reservation_parts(c, *k);
+    const Parts& reserved = reservation_parts(c, *k);
     Parts spent = split_proportional(d, reserved);
     Parts released = subtract(reserved, spent);
     move_reserved_to_spent(c, spent);
@@ -655,7 +656,7 @@ class Step {
       return reject(Reason::kWrongMerchant, &c);
     }
 
-    Parts reserved = reservation_parts(c, *k);
+    const Parts& reserved = reservation_parts(c, *k);
     Parts spent = split_proportional(k->discount, reserved);
     Parts released = subtract(reserved, spent);
     bool restored = can_restore(c, *k, released);

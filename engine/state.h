@@ -186,11 +186,13 @@ struct Campaign {
   CouponCounts coupon_counts;
   std::array<std::int64_t, static_cast<std::size_t>(Reason::kCount)> rejections{};
 
-  // The funder split of `r`. Every coupon of a campaign reserves
-  // offer.reservation(), so that split is made once, when first needed
-  // (offer and shares never change after the definition).
-  Parts split(Money r) const {
-    if (r != offer.reservation()) return split_by_shares(r, shares_bps);
+  // The funder split of `r`, valid until the next call. Every coupon of a
+  // campaign reserves offer.reservation(), so that split is made once, when
+  // first needed (offer and shares never change after the definition), and
+  // handed out by reference: copying it cost a grant and a redemption some
+  // 30 instructions. Any other amount is split into a scratch copy.
+  const Parts& split(Money r) const {
+    if (r != offer.reservation()) return other_split_ = split_by_shares(r, shares_bps);
     if (!reservation_split_) reservation_split_ = split_by_shares(r, shares_bps);
     return *reservation_split_;
   }
@@ -209,6 +211,7 @@ struct Campaign {
 
  private:
   mutable std::optional<Parts> reservation_split_;
+  mutable Parts other_split_;  // see split()
   mutable std::vector<std::uint8_t> eligibility_;  // by MerchantIdx: see known_eligibility
 };
 
