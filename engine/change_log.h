@@ -9,9 +9,9 @@
 // in steady state marking never allocates.
 //
 // Append-only tables (interned names, campaigns, coupons, the idempotency
-// log) are covered by watermarks instead: everything at or past the size they had at the last
-// clear is new. Coupons are also mutated later, so a changed coupon below
-// the watermark is listed in `coupons`.
+// log) are covered by watermarks instead: everything at or past the size
+// they had at the last clear is new. Coupons are also mutated later, so a
+// changed coupon below the watermark is listed in `coupons`.
 
 #include <array>
 #include <cstdint>

@@ -159,10 +159,10 @@ class Step {
     return true;
   }
 
-  // The parts of a coupon's full reservation R (valid until the next split
-  // of c: Campaign::split), and of its settled discount d.
+  // The parts of a coupon's full reservation R, and of its settled discount d.
   static const Parts& reservation_parts(const Campaign& c, const Coupon& k) {
-    return c.split(k.reserved);
+    DANGOL_ASSERT(k.reserved == c.offer.reservation(), "a coupon reserves other than its campaign's reservation");
+    return c.reservation_split();
   }
   static Parts discount_parts(const Campaign& c, const Coupon& k) {
     return split_proportional(k.discount, reservation_parts(c, k));
@@ -435,8 +435,9 @@ class Step {
   // Checks 2–8 of DESIGN §3 "Granting a coupon" (check 1 is the caller's,
   // since welcome grants only ever try active CHANNEL_ADDED campaigns).
   // Changes nothing; fills *found for grant().
-  Reason grant_refusal(Campaign& c, CampaignIdx idx, MerchantIdx m, bool merchant_given, CustomerIdx u, Money r,
+  Reason grant_refusal(Campaign& c, CampaignIdx idx, MerchantIdx m, bool merchant_given, CustomerIdx u,
                        GrantUsage* found) const {
+    const Money r = c.offer.reservation();
     if (merchant_given) {
       if (!m.valid() || !s_.merchants[m.value].enrolled) return Reason::kMerchantNotEnrolled;
       if (!is_eligible(c, m)) return Reason::kMerchantNotEligible;
@@ -469,7 +470,7 @@ class Step {
       }
       if (today + r.minor() > lim.daily_amount.minor()) return Reason::kDailyAmountLimit;
     }
-    if (!can_reserve(c, c.split(r))) return Reason::kBudgetExhausted;
+    if (!can_reserve(c, c.reservation_split())) return Reason::kBudgetExhausted;
     return Reason::kNone;
   }
 
@@ -479,7 +480,7 @@ class Step {
              bool welcome, const GrantUsage& found) {
     Campaign& c = campaign(idx);
     Money r = c.offer.reservation();
-    const Parts& parts = c.split(r);
+    const Parts& parts = c.reservation_split();
     move_available_to_reserved(c, parts);
     auto expires_at = ev_.occurred_at.plus_seconds(std::int64_t{c.offer.valid_days} * kSecondsPerDay);
     DANGOL_ASSERT(expires_at.has_value(), "expiresAt overflow");
@@ -537,7 +538,7 @@ class Step {
       GrantUsage found;
       Reason refusal = s_.find_coupon(coupon_key, coupon_id) != CouponIdx::kNone
                            ? Reason::kCouponExists
-                           : grant_refusal(c, idx, m, true, u, c.offer.reservation(), &found);
+                           : grant_refusal(c, idx, m, true, u, &found);
       if (refusal == Reason::kNone) {
         grant(idx, coupon_id, coupon_key, m, u, /*welcome=*/true, found);
         continue;
@@ -563,7 +564,7 @@ class Step {
     MerchantIdx m = e.merchant_id ? s_.merchant_ids.find(keys_.merchant, *e.merchant_id) : MerchantIdx{};
     CustomerIdx u = s_.customer_ids.find(keys_.customer, e.customer_id);
     GrantUsage found;
-    Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, c.offer.reservation(), &found);
+    Reason refusal = grant_refusal(c, idx, m, e.merchant_id.has_value(), u, &found);
     if (refusal != Reason::kNone) return reject(refusal, &c);
     if (!u.valid()) u = s_.customer_ids.add(keys_.customer, e.customer_id);
     grant(idx, coupon_id, keys_.coupon, m, u, /*welcome=*/false, found);

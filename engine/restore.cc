@@ -68,6 +68,10 @@ void StateRestorer::index_coupons(std::vector<std::string>* problems) {
       problems->push_back("coupon " + k.coupon_id + " refers to an unknown campaign or merchant");
       return;
     }
+    if (k.reserved != s.campaigns[k.campaign.value].offer.reservation()) {
+      problems->push_back("coupon " + k.coupon_id + " reserves other than its campaign's reservation");
+      return;
+    }
     if (!s.index_coupon(i)) {
       problems->push_back("coupon id " + k.coupon_id + " stored twice");
       return;

@@ -186,14 +186,14 @@ struct Campaign {
   CouponCounts coupon_counts;
   std::array<std::int64_t, static_cast<std::size_t>(Reason::kCount)> rejections{};
 
-  // The funder split of `r`, valid until the next call. Every coupon of a
-  // campaign reserves offer.reservation(), so that split is made once, when
-  // first needed (offer and shares never change after the definition), and
-  // handed out by reference: copying it cost a grant and a redemption some
-  // 30 instructions. Any other amount is split into a scratch copy.
-  const Parts& split(Money r) const {
-    if (r != offer.reservation()) return other_split_ = split_by_shares(r, shares_bps);
-    if (!reservation_split_) reservation_split_ = split_by_shares(r, shares_bps);
+  // The funder split of offer.reservation(), which every coupon of the
+  // campaign reserves (grants set it; StateRestorer refuses stored coupons
+  // that say otherwise). Offer and shares never change after the
+  // definition, so it is made once, when first needed, and handed out by
+  // reference: copying it cost a grant and a redemption some 30
+  // instructions.
+  const Parts& reservation_split() const {
+    if (!reservation_split_) reservation_split_ = split_by_shares(offer.reservation(), shares_bps);
     return *reservation_split_;
   }
 
@@ -211,7 +211,6 @@ struct Campaign {
 
  private:
   mutable std::optional<Parts> reservation_split_;
-  mutable Parts other_split_;  // see split()
   mutable std::vector<std::uint8_t> eligibility_;  // by MerchantIdx: see known_eligibility
 };
 

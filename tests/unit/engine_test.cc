@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/restore.h"
 #include "tests/unit/engine_fixture.h"
 
 namespace dangol::testing {
@@ -2096,6 +2097,38 @@ TEST_F(EdgeCases, WelcomeRefusalsAreCountedInTheReport) {
   add_friend("m1", "u1");
   add_friend("m1", "u2");
   EXPECT_EQ(rejections("w1", "BUDGET_EXHAUSTED"), 2);
+}
+
+// =====================================================================
+// Restoring a stored state (DESIGN §5 recovery)
+
+// Every coupon reserves its campaign's offer.reservation(): grants set it,
+// and the engine splits every coupon's reservation by that one split. A
+// stored coupon that says otherwise is refused when the state is loaded,
+// not split wrongly later.
+std::vector<std::string> restore_one_coupon(Money reserved) {
+  Engine engine;
+  StateRestorer restorer(&engine);
+  State& s = restorer.state();
+  s.campaign_ids.add("c");
+  Campaign& c = s.campaigns.emplace_back();
+  c.campaign_id = "c";
+  c.offer.fixed_amount = Money(100);
+  c.offer.valid_days = 7;
+  c.funders.push_back(FunderAccount{"gov", 10'000, Money(1'000), Money(900), Money(100), Money(0)});
+  c.shares_bps = {10'000};
+  s.customer_ids.add("u");
+  Coupon& k = s.coupons.emplace_back(std::string("k"));
+  k.campaign = CampaignIdx{0};
+  k.customer = CustomerIdx{0};
+  k.reserved = reserved;
+  return restorer.finish();
+}
+
+TEST(Restore, ACouponMustReserveItsCampaignsReservation) {
+  EXPECT_THAT(restore_one_coupon(Money(100)), IsEmpty());
+  EXPECT_THAT(restore_one_coupon(Money(99)),
+              ElementsAre("coupon k reserves other than its campaign's reservation"));
 }
 
 }  // namespace
