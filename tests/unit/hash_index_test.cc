@@ -161,6 +161,37 @@ TEST(StableVector, RunsListEveryElementFromAnyPosition) {
   }
 }
 
+// Merchants' names come in chunks of 1,024 from malloc, customers' in
+// huge-page chunks of 65,536 (kNamesPerChunk): either way names interned
+// across chunk boundaries keep their indexes, are found again, and stay
+// where they were put (the index compares them in place).
+template <class IndexT>
+void CheckInternerAcrossChunks(std::size_t n) {
+  Interner<IndexT> names;
+  std::vector<const std::string*> where;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string name = "id-" + std::to_string(i);
+    ASSERT_EQ(names.intern(name).value, i);
+    where.push_back(&names.name(IndexT{static_cast<std::uint32_t>(i)}));
+  }
+  ASSERT_EQ(names.size(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string name = "id-" + std::to_string(i);
+    ASSERT_EQ(names.find(name).value, i) << name;
+    ASSERT_EQ(names.intern(name).value, i) << name;  // interned once
+    ASSERT_EQ(&names.name(IndexT{static_cast<std::uint32_t>(i)}), where[i]) << name;
+    ASSERT_EQ(names.name(IndexT{static_cast<std::uint32_t>(i)}), name);
+  }
+  EXPECT_FALSE(names.find("id-" + std::to_string(n)).valid());
+  EXPECT_EQ(names.size(), n);
+}
+
+TEST(Interner, NamesKeepTheirIndexesAcrossChunks) {
+  static_assert(kNamesPerChunk<MerchantIdx> == 1024);
+  CheckInternerAcrossChunks<MerchantIdx>(3 * 1024 + 5);
+  CheckInternerAcrossChunks<CustomerIdx>(kNamesPerChunk<CustomerIdx> + 3);
+}
+
 // A hash that collides often: one of 8 values, so most ids share their key
 // (and fragment) with others, and each probe compares them.
 struct WeakHash {
