@@ -7,7 +7,10 @@
 // run, so the ratio printed is measured on the same bytes and machine.
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -51,15 +54,18 @@ const std::vector<std::string>& festival_envelopes() {
   return encoded;
 }
 
+// Decodes every event of the stream into `envelope`: the baseline.
+void decode_stream(const std::vector<std::string>& events, dangol::v1::Envelope& envelope) {
+  for (const auto& bytes : events) {
+    bool ok = envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    benchmark::DoNotOptimize(ok);
+  }
+}
+
 void BM_DecodeOnly(benchmark::State& state) {
   const auto& events = festival_envelopes();
   dangol::v1::Envelope envelope;
-  for (auto _ : state) {
-    for (const auto& bytes : events) {
-      bool ok = envelope.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-      benchmark::DoNotOptimize(ok);
-    }
-  }
+  for (auto _ : state) decode_stream(events, envelope);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
 }
 BENCHMARK(BM_DecodeOnly)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -97,22 +103,33 @@ BENCHMARK(BM_DecodeApply)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Decode + decide in batches of 256, as campaignd polls them: the engine
 // prefetches the table slots of upcoming events (Engine::decide_batch).
-void BM_DecodeDecideBatched(benchmark::State& state) {
-  const auto& events = festival_envelopes();
-  constexpr std::size_t kBatch = 256;
-  std::vector<dangol::v1::Envelope> envelopes(kBatch);
-  std::vector<const dangol::v1::Envelope*> pointers(kBatch);
-  for (auto _ : state) {
-    auto engine = std::make_unique<dangol::Engine>();
+class BatchedDecider {
+ public:
+  static constexpr std::size_t kBatch = 256;
+  // Decodes and decides the whole stream into `engine`.
+  void run(const std::vector<std::string>& events, dangol::Engine& engine) {
     for (std::size_t begin = 0; begin < events.size(); begin += kBatch) {
       const std::size_t n = std::min(kBatch, events.size() - begin);
       for (std::size_t i = 0; i < n; ++i) {
-        envelopes[i].ParseFromArray(events[begin + i].data(), static_cast<int>(events[begin + i].size()));
-        pointers[i] = &envelopes[i];
+        envelopes_[i].ParseFromArray(events[begin + i].data(), static_cast<int>(events[begin + i].size()));
+        pointers_[i] = &envelopes_[i];
       }
-      engine->decide_batch(std::span(pointers.data(), n),
-                           [](std::size_t, const dangol::Verdict& v) { benchmark::DoNotOptimize(&v); });
+      engine.decide_batch(std::span(pointers_.data(), n),
+                          [](std::size_t, const dangol::Verdict& v) { benchmark::DoNotOptimize(&v); });
     }
+  }
+
+ private:
+  std::vector<dangol::v1::Envelope> envelopes_ = std::vector<dangol::v1::Envelope>(kBatch);
+  std::vector<const dangol::v1::Envelope*> pointers_ = std::vector<const dangol::v1::Envelope*>(kBatch);
+};
+
+void BM_DecodeDecideBatched(benchmark::State& state) {
+  const auto& events = festival_envelopes();
+  BatchedDecider decider;
+  for (auto _ : state) {
+    auto engine = std::make_unique<dangol::Engine>();
+    decider.run(events, *engine);
     state.PauseTiming();
     engine.reset();
     state.ResumeTiming();
@@ -120,6 +137,47 @@ void BM_DecodeDecideBatched(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(events.size()));
 }
 BENCHMARK(BM_DecodeDecideBatched)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The target's ratio, measured in pairs: each iteration decodes the stream
+// alone (BM_DecodeOnly's loop), then decodes and decides it in a fresh
+// engine (BM_DecodeDecideBatched's), and the counter `ratio` is the median
+// of the iterations' ratios of the two. The machine this project is
+// measured on is a shared VM whose speed drifts, by up to 2x within
+// minutes (README, "Measured"): the ratio of two benchmarks' medians, run
+// a few seconds apart, moved with it, while the two halves of a pair run
+// within a fraction of a second of each other. `kernel_share` is the part
+// of deciding spent in the kernel (page faults of the growing state), from
+// getrusage.
+void BM_DecideToDecodeRatio(benchmark::State& state) {
+  const auto& events = festival_envelopes();
+  dangol::v1::Envelope envelope;
+  BatchedDecider decider;
+  std::vector<double> ratios;
+  double decide_cpu = 0, decide_kernel = 0;
+  auto cpu_seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    decode_stream(events, envelope);
+    const auto decoded = std::chrono::steady_clock::now();
+    rusage before{}, after{};
+    getrusage(RUSAGE_SELF, &before);
+    auto engine = std::make_unique<dangol::Engine>();
+    decider.run(events, *engine);
+    getrusage(RUSAGE_SELF, &after);
+    const auto decided = std::chrono::steady_clock::now();
+    ratios.push_back(std::chrono::duration<double>(decided - decoded) / std::chrono::duration<double>(decoded - start));
+    const double kernel = cpu_seconds(after.ru_stime) - cpu_seconds(before.ru_stime);
+    decide_kernel += kernel;
+    decide_cpu += kernel + cpu_seconds(after.ru_utime) - cpu_seconds(before.ru_utime);
+    state.PauseTiming();
+    engine.reset();
+    state.ResumeTiming();
+  }
+  std::sort(ratios.begin(), ratios.end());
+  state.counters["ratio"] = ratios.empty() ? 0.0 : ratios[ratios.size() / 2];
+  state.counters["kernel_share"] = decide_cpu > 0 ? decide_kernel / decide_cpu : 0.0;
+}
+BENCHMARK(BM_DecideToDecodeRatio)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 // Steady state: the engine has already decided the first half of the stream
 // (untimed), so its tables hold a running festival's state, as in a
