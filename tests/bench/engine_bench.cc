@@ -4,7 +4,10 @@
 // The workload is generated once by the festival simulator, converted to
 // binary protobuf Envelopes (what campaignd reads from Kafka), and then fed
 // to (a) ParseFromArray alone and (b) ParseFromArray + Engine::apply, in one
-// run, so the ratio printed is measured on the same bytes and machine.
+// run, so the ratio printed is measured on the same bytes and machine. The
+// target's ratio comes from BM_DecideToDecodeRatio, which runs (a) and (b)
+// back to back in each iteration, as the machine's speed drifts between
+// benchmarks.
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
