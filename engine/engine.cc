@@ -50,8 +50,8 @@ void sorted_insert(std::vector<CampaignIdx>& list, CampaignIdx idx, const Intern
 class Step {
  public:
   // `log` is null when the engine does not track changes.
-  // `keys` are the event's ids, hashed (Engine::IdKeys).
-  Step(State& state, ChangeLog* log, const Event& event, const Engine::IdKeys& keys, Verdict& verdict,
+  // `keys` are the event's ids, hashed (IdKeys, state_keys.h).
+  Step(State& state, ChangeLog* log, const Event& event, const IdKeys& keys, Verdict& verdict,
        std::vector<std::uint32_t>& due, CampaignIdx& last_campaign)
       : s_(state), log_(log), ev_(event), keys_(keys), v_(verdict), due_(due), last_campaign_(last_campaign) {}
 
@@ -795,7 +795,7 @@ class Step {
   State& s_;
   ChangeLog* log_;
   const Event& ev_;
-  const Engine::IdKeys& keys_;
+  const IdKeys& keys_;
   Verdict& v_;
   std::vector<std::uint32_t>& due_;  // expiry scratch, reused across events
   CampaignIdx& last_campaign_;       // campaign_idx()'s guess, kept across events
@@ -841,7 +841,7 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
     verdict_.reason = Reason::kInvalidEvent;
   } else {
     IdKeys own;
-    const IdKeys& ids = keys != nullptr ? *keys : (own = dangol::id_keys(event));
+    const IdKeys& ids = keys != nullptr ? *keys : (own = id_keys(event));
     const std::uint64_t content = content_hash(event, ids, &scratch_.canonical);
     auto [seen_content, first_time] = state_.seen_events.try_emplace(ids.event, content);
     if (!first_time) {

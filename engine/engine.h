@@ -46,10 +46,6 @@ class DecisionSlot {
 
 class Engine {
  public:
-  // The hashed ids of an envelope (state_keys.h); decide_batch() computes
-  // them while prefetching.
-  using IdKeys = dangol::IdKeys;
-
   explicit Engine(std::int32_t shard = 0);
 
   // Decides one event: exactly one verdict, with the next per-shard `seq`.
