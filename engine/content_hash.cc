@@ -170,7 +170,8 @@ namespace {
 
 // The fixed-width form of the frequent events: occurredAt, then a word of
 // the payload's index and which optional fields are present, then each
-// field as one or two 64-bit words.
+// field as one or two 64-bit words: seven words at most (a couponIssued
+// with both optional ids, a couponRedeemed with a discount), of eight.
 class Words {
  public:
   Words(const Event& event, std::uint64_t present) {

@@ -124,11 +124,12 @@ TEST(KeyedLog, GrowingKeepsClustersThatWrapAround) {
 }
 
 // Large tables grow by extending their mapping; entries of random keys all
-// survive several such growths.
+// survive several such growths, fourfold up to 2^20 slots and then twofold
+// (600,000 entries take the table past 2^20 slots, to 2^21).
 TEST(KeyedLog, LargeTablesGrowInPlace) {
   Log log;
   std::mt19937_64 rng(7);
-  std::vector<EventIdKey> keys(300'000);
+  std::vector<EventIdKey> keys(600'000);
   for (auto& k : keys) k = EventIdKey{rng(), rng()};
   for (std::uint64_t i = 0; i < keys.size(); ++i) log.try_emplace(keys[i], i);
   for (std::uint64_t i = 0; i < keys.size(); ++i) {
