@@ -439,8 +439,13 @@ class Step {
                        GrantUsage* found) const {
     const Money r = c.offer.reservation();
     if (merchant_given) {
-      if (!m.valid() || !s_.merchants[m.value].enrolled) return Reason::kMerchantNotEnrolled;
-      if (!is_eligible(c, m)) return Reason::kMerchantNotEligible;
+      if (!m.valid()) return Reason::kMerchantNotEnrolled;
+      // Eligibility is remembered for enrolled merchants only (is_eligible),
+      // so a remembered answer skips the merchant's record, a cache miss at
+      // scale.
+      const std::uint8_t known = c.known_eligibility(m);
+      if (known == 0 && !s_.merchants[m.value].enrolled) return Reason::kMerchantNotEnrolled;
+      if (known == 1 || (known == 0 && !is_eligible(c, m))) return Reason::kMerchantNotEligible;
     }
     if (c.trigger == Trigger::kChannelAdded && s_.welcomed.contains({idx.value, m.value, u.value})) {
       return Reason::kAlreadyWelcomed;
