@@ -454,8 +454,7 @@ class Step {
     if (lim.per_customer > 0 && s_.customer_grants.count(idx, u) >= lim.per_customer) return Reason::kCustomerLimit;
     const MerchantUsage* usage = nullptr;
     if (merchant_given) {
-      auto it = c.merchant_usage.find(m);
-      if (it != c.merchant_usage.end()) usage = found->merchant = &it->second;
+      usage = found->merchant = c.merchant_usage.find(m);
     }
     if (merchant_given && lim.per_merchant_count > 0 && usage && usage->granted_count >= lim.per_merchant_count) {
       return Reason::kMerchantCountLimit;
@@ -645,8 +644,8 @@ class Step {
     if (s_.clock > k.expires_at || c.status == CampaignStatus::kClosed) return false;
     if (!can_reserve(c, released)) return false;
     if (k.merchant.valid() && c.limits.per_merchant_amount.minor() > 0) {
-      auto it = c.merchant_usage.find(k.merchant);
-      std::int64_t committed = it == c.merchant_usage.end() ? 0 : it->second.committed.minor();
+      const MerchantUsage* usage = c.merchant_usage.find(k.merchant);
+      std::int64_t committed = usage == nullptr ? 0 : usage->committed.minor();
       if (committed + released.sum() > c.limits.per_merchant_amount.minor()) return false;
     }
     return true;

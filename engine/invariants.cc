@@ -111,7 +111,7 @@ class Checker {
 
   void check_merchant_limits(const Campaign& c, const absl::flat_hash_map<MerchantIdx, std::int64_t>& committed,
                              const absl::flat_hash_map<MerchantIdx, std::int64_t>& granted) {
-    for (const auto& [m, usage] : c.merchant_usage) {
+    c.merchant_usage.for_each([&](MerchantIdx m, const MerchantUsage& usage) {
       auto cm = committed.find(m);
       std::int64_t expect_committed = cm == committed.end() ? 0 : cm->second;
       auto gm = granted.find(m);
@@ -127,7 +127,7 @@ class Checker {
       if (c.limits.per_merchant_count > 0 && expect_granted > c.limits.per_merchant_count) {
         fail(c, "merchant ", name, ": perMerchantCount exceeded: ", expect_granted);
       }
-    }
+    });
   }
 
   void check_daily_limit(const Campaign& c) {

@@ -167,6 +167,42 @@ struct MerchantUsage {
   Money committed;  // reserved + spent of the campaign's coupons issued with this merchant
 };
 
+// A campaign's MerchantUsage by merchant index, dense: a grant finds its
+// merchant's usage in one cache line, where a hash map read its control
+// bytes, then its slot. 24 bytes a merchant, for each campaign with
+// merchants' grants.
+class MerchantUsages {
+ public:
+  const MerchantUsage* find(MerchantIdx m) const {
+    return m.value < entries_.size() && entries_[m.value].present ? &entries_[m.value].usage : nullptr;
+  }
+  MerchantUsage* find(MerchantIdx m) {
+    return const_cast<MerchantUsage*>(static_cast<const MerchantUsages&>(*this).find(m));
+  }
+  // m's usage, made (zero) if there was none.
+  MerchantUsage& operator[](MerchantIdx m) {
+    DANGOL_ASSERT(m.valid(), "a merchant usage needs a merchant");
+    if (m.value >= entries_.size()) entries_.resize(std::size_t{m.value} + 1);
+    Entry& e = entries_[m.value];
+    e.present = true;
+    return e.usage;
+  }
+  // f(merchant, usage) for every merchant with a usage, in index order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t m = 0; m < entries_.size(); ++m) {
+      if (entries_[m].present) f(MerchantIdx{static_cast<std::uint32_t>(m)}, entries_[m].usage);
+    }
+  }
+
+ private:
+  struct Entry {
+    MerchantUsage usage;
+    bool present = false;
+  };
+  std::vector<Entry> entries_;  // by MerchantIdx
+};
+
 // A merchant's message cash from one campaign: granted once, then drawn down.
 struct MessageCashAccount {
   Parts remaining;
@@ -190,7 +226,7 @@ struct Campaign {
   CampaignStatus status = CampaignStatus::kActive;
 
   std::int64_t granted_total = 0;
-  absl::flat_hash_map<MerchantIdx, MerchantUsage> merchant_usage;
+  MerchantUsages merchant_usage;
   absl::flat_hash_map<std::int64_t, Money> granted_by_local_day;
   absl::flat_hash_map<MerchantIdx, MessageCashAccount> message_cash;
   std::vector<CouponIdx> coupons;  // every coupon ever granted, for close

@@ -220,9 +220,9 @@ class ChangeWriter {
   void write_campaign_maps() {
     for (std::uint64_t key : unique(log_.merchant_usage)) {
       const Campaign& c = s_.campaigns[key >> 32];
-      auto it = c.merchant_usage.find(MerchantIdx{static_cast<std::uint32_t>(key)});
-      DANGOL_ASSERT(it != c.merchant_usage.end(), "change log names a merchant usage that does not exist");
-      records::put_usage(it->second, &fresh_value());
+      const MerchantUsage* usage = c.merchant_usage.find(MerchantIdx{static_cast<std::uint32_t>(key)});
+      DANGOL_ASSERT(usage != nullptr, "change log names a merchant usage that does not exist");
+      records::put_usage(*usage, &fresh_value());
       put(Key(kUsageTag).u64(key), value_);
     }
     for (const DailyTotalKey& day : unique(log_.daily_totals)) {
@@ -435,7 +435,9 @@ class StateStore::Loader {
     Status st = scan(kUsageTag, "merchant usage", [&](std::string_view key, std::string_view value) {
       Campaign* c = campaign_of(key);
       MerchantIdx m{codec::key_id<std::uint32_t>(key, 5)};
-      return c != nullptr && records::get_usage(value, &c->merchant_usage[m]);
+      // Usages are by merchant index (dense): a merchant the names do not
+      // know is a corrupt record, not a table to size.
+      return c != nullptr && m.value < s_.merchant_ids.size() && records::get_usage(value, &c->merchant_usage[m]);
     });
     if (st.ok()) st = scan(kDailyTag, "daily total", [&](std::string_view key, std::string_view value) {
       Campaign* c = campaign_of(key);

@@ -106,7 +106,8 @@ std::string dump(const State& s) {
     }
     for (auto n : c.rejections) o << " " << n;
     std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>> usage;
-    for (const auto& [m, u] : c.merchant_usage) usage[m.value] = {u.granted_count, u.committed.minor()};
+    c.merchant_usage.for_each(
+        [&](MerchantIdx m, const MerchantUsage& u) { usage[m.value] = {u.granted_count, u.committed.minor()}; });
     for (const auto& [m, u] : usage) o << " u" << m << ":" << u.first << ":" << u.second;
     std::map<std::int64_t, std::int64_t> days;
     for (const auto& [d, v] : c.granted_by_local_day) days[d] = v.minor();
@@ -625,6 +626,46 @@ TEST(StateStore, RefusesRecordsWithoutAFormatVersion) {
   std::unique_ptr<StateStore> store;
   Status st = StateStore::open(dir.path(), &store);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+}
+
+TEST(StateStore, RefusesAMerchantUsageOfAnUnknownMerchant) {
+  // Proves a usage record naming a merchant index the stored names do not
+  // know is reported as corrupt, not loaded: usages are kept by merchant
+  // index, and such a record would otherwise size the table to its index.
+  TempDir dir;
+  std::stringstream jsonl;
+  simulate::festival(jsonl, 5, 2'000);
+  const std::vector<Envelope> events = from_jsonl(jsonl.str());
+  {
+    Engine engine;
+    std::unique_ptr<StateStore> store;
+    std::map<std::int32_t, std::int64_t> offsets;
+    ASSERT_TRUE(open_and_load(dir.path(), &store, &engine, &offsets).ok());
+    for (std::size_t i = 0; i < events.size(); ++i) decide_bytes(engine, events[i], static_cast<std::int64_t>(i));
+    ASSERT_GT(engine.state().merchant_ids.size(), 0u);
+    ASSERT_TRUE(store->commit(engine, {{0, static_cast<std::int64_t>(events.size())}}, {}).ok());
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir.path(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    it->Seek("U");
+    ASSERT_TRUE(it->Valid() && it->key().starts_with("U")) << "the festival left no merchant usage";
+    std::string key = it->key().ToString();
+    const std::string value = it->value().ToString();
+    it.reset();
+    const char unknown[4] = {0, 0x0f, 0x42, 0x40};  // merchant index 1,000,000, big-endian
+    key.replace(5, 4, unknown, 4);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+    ASSERT_TRUE(db->Close().ok());
+  }
+  Engine engine;
+  std::unique_ptr<StateStore> store;
+  std::map<std::int32_t, std::int64_t> offsets;
+  Status st = open_and_load(dir.path(), &store, &engine, &offsets);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("merchant usage"), std::string::npos) << st.message();
 }
 
 TEST(StateStore, CheckpointOpensToTheSameState) {
