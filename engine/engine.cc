@@ -168,9 +168,9 @@ class Step {
     return split_proportional(k.discount, reservation_parts(c, k));
   }
 
-  void add_committed(Campaign& c, const Coupon& k, std::int64_t delta) {
+  void add_committed(const Coupon& k, std::int64_t delta) {
     if (!k.merchant.valid()) return;
-    auto& usage = c.merchant_usage[k.merchant];
+    auto& usage = s_.merchant_usages.get(k.campaign, k.merchant);
     usage.committed = Money(usage.committed.minor() + delta);
     mark_usage(k.campaign, k.merchant);
     DANGOL_ASSERT(usage.committed.minor() >= 0, "merchant committed amount went negative");
@@ -218,7 +218,7 @@ class Step {
     DANGOL_ASSERT(k.status == CouponStatus::kIssued, "release of a coupon that holds no reservation");
     const Parts& parts = reservation_parts(c, k);
     move_reserved_to_available(c, parts);
-    add_committed(c, k, -k.reserved.minor());
+    add_committed(k, -k.reserved.minor());
     k.status = new_status;
     mark_coupon(index);
     c.coupon_counts.outstanding--;
@@ -427,7 +427,7 @@ class Step {
   // The entries of a campaign's usage maps that a grant updates, as
   // grant_refusal() found them, so that grant() does not look them up again.
   struct GrantUsage {
-    MerchantUsage* merchant = nullptr;  // c.merchant_usage[m], if there and looked up
+    MerchantUsage* merchant = nullptr;  // the usage of (campaign, m), if there and looked up
     std::int64_t day = 0;               // the event's local day
     Money* today = nullptr;             // c.granted_by_local_day[day], if there and looked up
   };
@@ -454,7 +454,7 @@ class Step {
     if (lim.per_customer > 0 && s_.customer_grants.count(idx, u) >= lim.per_customer) return Reason::kCustomerLimit;
     const MerchantUsage* usage = nullptr;
     if (merchant_given) {
-      usage = found->merchant = c.merchant_usage.find(m);
+      usage = found->merchant = s_.merchant_usages.find(idx, m);
     }
     if (merchant_given && lim.per_merchant_count > 0 && usage && usage->granted_count >= lim.per_merchant_count) {
       return Reason::kMerchantCountLimit;
@@ -510,7 +510,7 @@ class Step {
     s_.customer_grants.add(idx, u);
     mark(&ChangeLog::customer_grants, CustomerGrants::key(idx, u));
     if (m.valid()) {
-      MerchantUsage& usage = found.merchant != nullptr ? *found.merchant : c.merchant_usage[m];
+      MerchantUsage& usage = found.merchant != nullptr ? *found.merchant : s_.merchant_usages.get(idx, m);
       usage.granted_count++;
       usage.committed = Money(usage.committed.minor() + r.minor());
       mark_usage(idx, m);
@@ -613,7 +613,7 @@ class Step {
     Parts released = subtract(reserved, spent);
     move_reserved_to_spent(c, spent);
     move_reserved_to_available(c, released);
-    add_committed(c, *k, -(k->reserved.minor() - d.minor()));
+    add_committed(*k, -(k->reserved.minor() - d.minor()));
     k->status = CouponStatus::kRedeemed;
     k->discount = d;
     k->redeemed_at = m;
@@ -644,7 +644,7 @@ class Step {
     if (s_.clock > k.expires_at || c.status == CampaignStatus::kClosed) return false;
     if (!can_reserve(c, released)) return false;
     if (k.merchant.valid() && c.limits.per_merchant_amount.minor() > 0) {
-      const MerchantUsage* usage = c.merchant_usage.find(k.merchant);
+      const MerchantUsage* usage = s_.merchant_usages.find(k.campaign, k.merchant);
       std::int64_t committed = usage == nullptr ? 0 : usage->committed.minor();
       if (committed + released.sum() > c.limits.per_merchant_amount.minor()) return false;
     }
@@ -680,14 +680,14 @@ class Step {
     if (restored) {
       move_spent_to_reserved(c, spent);
       move_available_to_reserved(c, released);
-      add_committed(c, *k, released.sum());
+      add_committed(*k, released.sum());
       k->status = CouponStatus::kIssued;
       c.coupon_counts.outstanding++;
       if (!k->in_expiry_queue) schedule_expiry(*k, index);
       r.other_parts = released;
     } else {
       move_spent_to_available(c, spent);
-      add_committed(c, *k, -k->discount.minor());
+      add_committed(*k, -k->discount.minor());
       k->status = CouponStatus::kVoid;
       c.coupon_counts.voided++;
       r.other_parts = subtract(released, released);

@@ -15,6 +15,13 @@ class Checker {
   explicit Checker(const State& s) : s_(s) {}
 
   std::vector<std::string> run() {
+    s_.merchant_usages.for_each([&](CampaignIdx c, MerchantIdx m, const MerchantUsage& usage) {
+      if (c.value >= s_.campaigns.size()) {
+        problems_.push_back("a merchant usage of campaign index " + std::to_string(c.value) + ", which is not defined");
+      } else {
+        usages_[c].emplace_back(m, &usage);
+      }
+    });
     for (std::size_t i = 0; i < s_.campaigns.size(); ++i) check_campaign(s_.campaigns[i], CampaignIdx{static_cast<std::uint32_t>(i)});
     check_customer_limits();
     return std::move(problems_);
@@ -93,7 +100,7 @@ class Checker {
       }
     }
     check_counts(c, counts);
-    check_merchant_limits(c, committed, granted);
+    check_merchant_limits(c, idx, committed, granted);
     check_daily_limit(c);
   }
 
@@ -109,9 +116,13 @@ class Checker {
     }
   }
 
-  void check_merchant_limits(const Campaign& c, const absl::flat_hash_map<MerchantIdx, std::int64_t>& committed,
+  void check_merchant_limits(const Campaign& c, CampaignIdx idx,
+                             const absl::flat_hash_map<MerchantIdx, std::int64_t>& committed,
                              const absl::flat_hash_map<MerchantIdx, std::int64_t>& granted) {
-    c.merchant_usage.for_each([&](MerchantIdx m, const MerchantUsage& usage) {
+    const auto usages = usages_.find(idx);
+    if (usages == usages_.end()) return;
+    for (const auto& [m, usage_ptr] : usages->second) {
+      const MerchantUsage& usage = *usage_ptr;
       auto cm = committed.find(m);
       std::int64_t expect_committed = cm == committed.end() ? 0 : cm->second;
       auto gm = granted.find(m);
@@ -127,7 +138,7 @@ class Checker {
       if (c.limits.per_merchant_count > 0 && expect_granted > c.limits.per_merchant_count) {
         fail(c, "merchant ", name, ": perMerchantCount exceeded: ", expect_granted);
       }
-    });
+    }
   }
 
   void check_daily_limit(const Campaign& c) {
@@ -148,6 +159,8 @@ class Checker {
   }
 
   const State& s_;
+  // The merchant usages by campaign (run).
+  absl::flat_hash_map<CampaignIdx, std::vector<std::pair<MerchantIdx, const MerchantUsage*>>> usages_;
   std::vector<std::string> problems_;
 };
 

@@ -8,8 +8,8 @@
 //   interners (campaign, merchant, market, category, customer ids), campaigns
 //   (definition and ledger; `coupons` left empty), merchants (may be shorter
 //   than merchant_ids: the rest are default), coupons (coupon_id .. status,
-//   in_expiry_queue), friendships, customer_grants, welcomed, each campaign's
-//   merchant_usage / granted_by_local_day / message_cash, seen_events, and
+//   in_expiry_queue), friendships, customer_grants, merchant_usages, welcomed,
+//   each campaign's granted_by_local_day / message_cash, seen_events, and
 //   shard, next_seq, has_clock, clock, outcomes.
 // Rebuilt by finish():
 //   coupon_index, each campaign's coupon list, the expiry queue, the sorted

@@ -167,40 +167,63 @@ struct MerchantUsage {
   Money committed;  // reserved + spent of the campaign's coupons issued with this merchant
 };
 
-// A campaign's MerchantUsage by merchant index, dense: a grant finds its
-// merchant's usage in one cache line, where a hash map read its control
-// bytes, then its slot. 24 bytes a merchant, for each campaign with
-// merchants' grants.
+// Every campaign's MerchantUsage, by (campaign, merchant). Most merchants
+// see grants of one campaign only (a festival's, their market's), so each
+// merchant's first campaign and its usage sit in a dense array by merchant
+// index: 24 bytes a merchant, one cache line per lookup, where a hash map of
+// the pairs read its control bytes, then its slot (a grant and a redemption
+// at a merchant each look one up). Usages of a merchant's further campaigns
+// go to a map. An array per campaign would take 24 bytes for every merchant
+// and campaign, however few of those pairs had grants.
 class MerchantUsages {
  public:
-  const MerchantUsage* find(MerchantIdx m) const {
-    return m.value < entries_.size() && entries_[m.value].present ? &entries_[m.value].usage : nullptr;
+  // The key the state store and the change log name a usage by.
+  static std::uint64_t key(CampaignIdx c, MerchantIdx m) { return (std::uint64_t{c.value} << 32) | m.value; }
+
+  // The usage of merchant `m` in campaign `c`, or null if there is none.
+  const MerchantUsage* find(CampaignIdx c, MerchantIdx m) const {
+    if (m.value < first_.size() && first_[m.value].campaign == c.value + 1) return &first_[m.value].usage;
+    if (more_.empty()) return nullptr;
+    auto it = more_.find(key(c, m));
+    return it == more_.end() ? nullptr : &it->second;
   }
-  MerchantUsage* find(MerchantIdx m) {
-    return const_cast<MerchantUsage*>(static_cast<const MerchantUsages&>(*this).find(m));
+  MerchantUsage* find(CampaignIdx c, MerchantIdx m) {
+    return const_cast<MerchantUsage*>(static_cast<const MerchantUsages&>(*this).find(c, m));
   }
-  // m's usage, made (zero) if there was none.
-  MerchantUsage& operator[](MerchantIdx m) {
-    DANGOL_ASSERT(m.valid(), "a merchant usage needs a merchant");
-    if (m.value >= entries_.size()) entries_.resize(std::size_t{m.value} + 1);
-    Entry& e = entries_[m.value];
-    e.present = true;
-    return e.usage;
+  // The same, made (zero) if there was none. Pointers to usages stay valid
+  // until the next one is made.
+  MerchantUsage& get(CampaignIdx c, MerchantIdx m) {
+    DANGOL_ASSERT(c.valid() && m.valid(), "a merchant usage needs a campaign and a merchant");
+    if (m.value >= first_.size()) first_.resize(std::size_t{m.value} + 1);
+    First& f = first_[m.value];
+    if (f.campaign == c.value + 1) return f.usage;
+    if (f.campaign == 0) {
+      f.campaign = c.value + 1;
+      return f.usage;
+    }
+    return more_[key(c, m)];
   }
-  // f(merchant, usage) for every merchant with a usage, in index order.
+
+  // f(campaign, merchant, usage) for every usage, in no particular order.
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t m = 0; m < entries_.size(); ++m) {
-      if (entries_[m].present) f(MerchantIdx{static_cast<std::uint32_t>(m)}, entries_[m].usage);
+    for (std::size_t m = 0; m < first_.size(); ++m) {
+      if (first_[m].campaign != 0) {
+        f(CampaignIdx{first_[m].campaign - 1}, MerchantIdx{static_cast<std::uint32_t>(m)}, first_[m].usage);
+      }
+    }
+    for (const auto& [k, usage] : more_) {
+      f(CampaignIdx{static_cast<std::uint32_t>(k >> 32)}, MerchantIdx{static_cast<std::uint32_t>(k)}, usage);
     }
   }
 
  private:
-  struct Entry {
+  struct First {
+    std::uint32_t campaign = 0;  // CampaignIdx + 1; 0: none yet
     MerchantUsage usage;
-    bool present = false;
   };
-  std::vector<Entry> entries_;  // by MerchantIdx
+  std::vector<First> first_;  // by merchant index
+  absl::flat_hash_map<std::uint64_t, MerchantUsage> more_;
 };
 
 // A merchant's message cash from one campaign: granted once, then drawn down.
@@ -226,7 +249,6 @@ struct Campaign {
   CampaignStatus status = CampaignStatus::kActive;
 
   std::int64_t granted_total = 0;
-  MerchantUsages merchant_usage;
   absl::flat_hash_map<std::int64_t, Money> granted_by_local_day;
   absl::flat_hash_map<MerchantIdx, MessageCashAccount> message_cash;
   std::vector<CouponIdx> coupons;  // every coupon ever granted, for close
@@ -317,6 +339,7 @@ struct State {
 
   absl::flat_hash_set<std::uint64_t> friendships;             // merchant << 32 | customer
   CustomerGrants customer_grants;
+  MerchantUsages merchant_usages;
   absl::flat_hash_set<std::array<std::uint32_t, 3>> welcomed;  // campaign, merchant, customer
 
   std::array<std::int64_t, 4> outcomes{};  // decisions by outcome

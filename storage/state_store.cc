@@ -219,8 +219,8 @@ class ChangeWriter {
 
   void write_campaign_maps() {
     for (std::uint64_t key : unique(log_.merchant_usage)) {
-      const Campaign& c = s_.campaigns[key >> 32];
-      const MerchantUsage* usage = c.merchant_usage.find(MerchantIdx{static_cast<std::uint32_t>(key)});
+      const MerchantUsage* usage = s_.merchant_usages.find(CampaignIdx{static_cast<std::uint32_t>(key >> 32)},
+                                                           MerchantIdx{static_cast<std::uint32_t>(key)});
       DANGOL_ASSERT(usage != nullptr, "change log names a merchant usage that does not exist");
       records::put_usage(*usage, &fresh_value());
       put(Key(kUsageTag).u64(key), value_);
@@ -433,11 +433,12 @@ class StateStore::Loader {
 
   Status load_campaign_maps() {
     Status st = scan(kUsageTag, "merchant usage", [&](std::string_view key, std::string_view value) {
-      Campaign* c = campaign_of(key);
-      MerchantIdx m{codec::key_id<std::uint32_t>(key, 5)};
-      // Usages are by merchant index (dense): a merchant the names do not
-      // know is a corrupt record, not a table to size.
-      return c != nullptr && m.value < s_.merchant_ids.size() && records::get_usage(value, &c->merchant_usage[m]);
+      const CampaignIdx c{codec::key_id<std::uint32_t>(key, 1)};
+      const MerchantIdx m{codec::key_id<std::uint32_t>(key, 5)};
+      // Usages are kept by merchant index: a merchant the names do not know
+      // is a corrupt record, not a table to size.
+      return c.value < s_.campaigns.size() && m.value < s_.merchant_ids.size() &&
+             records::get_usage(value, &s_.merchant_usages.get(c, m));
     });
     if (st.ok()) st = scan(kDailyTag, "daily total", [&](std::string_view key, std::string_view value) {
       Campaign* c = campaign_of(key);

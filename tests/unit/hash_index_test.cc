@@ -1,6 +1,6 @@
 // The engine's hash tables: KeyedLog, the idempotency table, and IdIndex,
-// the id index, both on a PositionIndex, and CustomerGrants, the
-// perCustomer counts: random operations against std::map as the
+// the id index, both on a PositionIndex, CustomerGrants, the perCustomer
+// counts, and MerchantUsages, the per-merchant limits' usage: random operations against std::map as the
 // obviously-correct reference (the RocksDB db_map_fuzzer pattern). Also
 // the runs of StableVector that the state store writes.
 
@@ -316,6 +316,51 @@ TEST(CustomerGrants, AgreesWithStdMap) {
   }
   EXPECT_EQ(listed(), reference);
   EXPECT_EQ(grants.count(CampaignIdx{0}, CustomerIdx{}), 0u);  // not a customer yet
+}
+
+// Usages agree with a map keyed by (campaign, merchant), whether a merchant
+// has one campaign (the dense array) or several (the map beside it), and
+// whether merchants come in order or not; find() makes nothing.
+TEST(MerchantUsages, AgreesWithStdMap) {
+  std::uint64_t seed = std::random_device{}();
+  if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  MerchantUsages usages;
+  std::map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> reference;  // granted_count, committed
+  auto listed = [&] {
+    std::map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> all;
+    usages.for_each([&](CampaignIdx c, MerchantIdx m, const MerchantUsage& u) {
+      EXPECT_TRUE(all.emplace(MerchantUsages::key(c, m), std::pair{u.granted_count, u.committed.minor()}).second);
+    });
+    return all;
+  };
+  for (int op = 0; op < 20'000; ++op) {
+    const CampaignIdx c{static_cast<std::uint32_t>(rng() % 4)};
+    const std::uint32_t m = rng() % 8 == 0 ? static_cast<std::uint32_t>(rng() % 3'000)
+                                           : static_cast<std::uint32_t>(op / 5);
+    const std::uint64_t key = MerchantUsages::key(c, MerchantIdx{m});
+    if (rng() % 2 == 0) {
+      MerchantUsage& u = usages.get(c, MerchantIdx{m});
+      const auto amount = static_cast<std::int64_t>(rng() % 1'000);
+      u.granted_count++;
+      u.committed = Money(u.committed.minor() + amount);
+      auto& r = reference[key];
+      r.first++;
+      r.second += amount;
+    }
+    const MerchantUsage* found = usages.find(c, MerchantIdx{m});
+    const auto it = reference.find(key);
+    ASSERT_EQ(found != nullptr, it != reference.end()) << key;
+    if (found != nullptr) {
+      ASSERT_EQ(found->granted_count, it->second.first);
+      ASSERT_EQ(found->committed.minor(), it->second.second);
+    }
+    if (op % 5'000 == 0) {
+      ASSERT_EQ(listed(), reference);
+    }
+  }
+  EXPECT_EQ(listed(), reference);
 }
 
 }  // namespace

@@ -105,10 +105,6 @@ std::string dump(const State& s) {
         << f.reserved.minor() << " " << f.spent.minor() << " x" << f.crossed_thresholds << "]";
     }
     for (auto n : c.rejections) o << " " << n;
-    std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>> usage;
-    c.merchant_usage.for_each(
-        [&](MerchantIdx m, const MerchantUsage& u) { usage[m.value] = {u.granted_count, u.committed.minor()}; });
-    for (const auto& [m, u] : usage) o << " u" << m << ":" << u.first << ":" << u.second;
     std::map<std::int64_t, std::int64_t> days;
     for (const auto& [d, v] : c.granted_by_local_day) days[d] = v.minor();
     for (const auto& [d, v] : days) o << " d" << d << ":" << v;
@@ -137,6 +133,12 @@ std::string dump(const State& s) {
   s.customer_grants.for_each([&](std::uint64_t k, std::uint32_t v) { grants.emplace(k, v); });
   o << "\ngrants";
   for (const auto& [k, v] : grants) o << " " << k << ":" << v;
+  std::map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> usages;
+  s.merchant_usages.for_each([&](CampaignIdx c, MerchantIdx m, const MerchantUsage& u) {
+    usages.emplace(MerchantUsages::key(c, m), std::pair{u.granted_count, u.committed.minor()});
+  });
+  o << "\nusages";
+  for (const auto& [k, u] : usages) o << " " << k << ":" << u.first << ":" << u.second;
   std::vector<std::uint64_t> friends(s.friendships.begin(), s.friendships.end());
   std::sort(friends.begin(), friends.end());
   o << "\nfriends";
