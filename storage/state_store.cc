@@ -457,8 +457,12 @@ class StateStore::Loader {
 
   Status load_customer_tables(std::int64_t* bytes) {
     Status st = scan(kGrantsTag, "customer grants", bytes, [&](std::string_view key, std::string_view value) {
+      // Counts are kept by customer index: a customer the names do not know
+      // is a corrupt record, not an array to size.
+      const std::uint64_t k = codec::key_id<std::uint64_t>(key, 1);
+      if (static_cast<std::uint32_t>(k) >= s_.customer_ids.size()) return false;
       Reader r(value);
-      s_.customer_grants.set(codec::key_id<std::uint64_t>(key, 1), r.u32());
+      s_.customer_grants.set(k, r.u32());
       return r.done();
     });
     if (st.ok()) st = scan(kFriendshipTag, "friendship", bytes, [&](std::string_view key, std::string_view) {
