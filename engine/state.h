@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -78,76 +79,107 @@ class Interner {
   IdIndex<> index_;
 };
 
-// Coupons granted per (campaign, customer), for perCustomer. Most customers
-// are granted coupons of one campaign only, so each customer's first
-// campaign and its count sit in a dense array by customer index: 8 bytes a
-// customer, appended to as customers arrive, one cache line per lookup (a
-// hash map took two, its control bytes and its slot, for the lookup and
-// again for the increment). Counts of a customer's further campaigns go to
-// a map.
-class CustomerGrants {
+// Values by (campaign, id) where most ids have values of one campaign
+// only: each id's first campaign and its value sit in a dense array by the
+// id's index, one cache line per lookup, where a hash map of the pairs read
+// two (its control bytes, then its slot), and the values of an id's
+// further campaigns go to a map. Used for the perCustomer counts
+// (CustomerGrants) and the per-merchant usages (MerchantUsages).
+template <class IdxT, class V>
+class FirstCampaignInline {
  public:
-  // The key the state store and the change log name a count by.
-  static std::uint64_t key(CampaignIdx c, CustomerIdx u) { return (std::uint64_t{c.value} << 32) | u.value; }
+  // The key the state store and the change log name a value by.
+  static std::uint64_t key(CampaignIdx c, IdxT i) { return (std::uint64_t{c.value} << 32) | i.value; }
+  static CampaignIdx campaign_of(std::uint64_t k) { return CampaignIdx{static_cast<std::uint32_t>(k >> 32)}; }
+  static IdxT id_of(std::uint64_t k) { return IdxT{static_cast<std::uint32_t>(k)}; }
 
-  // How many coupons of campaign `c` customer `u` was granted (0 if none,
-  // or if `u` is not a customer yet).
-  std::uint32_t count(CampaignIdx c, CustomerIdx u) const {
-    if (!u.valid()) return 0;
-    if (u.value < first_.size() && first_[u.value].campaign == c.value + 1) return first_[u.value].count;
-    if (more_.empty()) return 0;
-    auto it = more_.find(key(c, u));
-    return it == more_.end() ? 0 : it->second;
+  // The value of (c, i), or null if there is none (or `i` is invalid).
+  const V* find(CampaignIdx c, IdxT i) const {
+    if (!i.valid()) return nullptr;
+    if (i.value < first_.size() && first_[i.value].campaign == c.value + 1) return &first_[i.value].value;
+    if (more_.empty()) return nullptr;
+    auto it = more_.find(key(c, i));
+    return it == more_.end() ? nullptr : &it->second;
   }
-  std::uint32_t count(std::uint64_t k) const { return count(campaign_of(k), customer_of(k)); }
+  V* find(CampaignIdx c, IdxT i) { return const_cast<V*>(std::as_const(*this).find(c, i)); }
 
-  // One more coupon of `c` for `u`; returns the new count.
-  std::uint32_t add(CampaignIdx c, CustomerIdx u) { return ++slot(c, u); }
-  // Sets a count (loading a stored state).
-  void set(std::uint64_t k, std::uint32_t count) { slot(campaign_of(k), customer_of(k)) = count; }
+  // The same, made (V{}) if there was none. Pointers to values stay valid
+  // until the next one is made.
+  V& get(CampaignIdx c, IdxT i) {
+    DANGOL_ASSERT(c.valid() && i.valid(), "a value by campaign needs a campaign and an id");
+    if (i.value >= first_.size()) first_.resize(std::size_t{i.value} + 1);
+    First& f = first_[i.value];
+    if (f.campaign == c.value + 1) return f.value;
+    if (f.campaign == 0) {
+      f.campaign = c.value + 1;
+      ++size_;
+      return f.value;
+    }
+    auto [it, inserted] = more_.try_emplace(key(c, i));
+    size_ += inserted ? 1 : 0;
+    return it->second;
+  }
 
-  // The number of (campaign, customer) pairs with a count.
+  // The number of (campaign, id) pairs with a value.
   std::size_t size() const { return size_; }
-  // Sizes the array for customers [0, customers) (loading a stored state).
-  void reserve(std::size_t customers) { first_.reserve(customers); }
+  // Sizes the array for ids [0, n) (loading a stored state).
+  void reserve(std::size_t n) { first_.reserve(n); }
 
-  // f(key, count) for every pair with a count, in no particular order.
+  // f(campaign, id, value) for every pair with a value, in no particular
+  // order.
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t u = 0; u < first_.size(); ++u) {
-      if (first_[u].campaign != 0) {
-        f(key(CampaignIdx{first_[u].campaign - 1}, CustomerIdx{static_cast<std::uint32_t>(u)}), first_[u].count);
+    for (std::size_t i = 0; i < first_.size(); ++i) {
+      if (first_[i].campaign != 0) {
+        f(CampaignIdx{first_[i].campaign - 1}, IdxT{static_cast<std::uint32_t>(i)}, first_[i].value);
       }
     }
-    for (const auto& [k, count] : more_) f(k, count);
+    for (const auto& [k, value] : more_) f(campaign_of(k), id_of(k), value);
   }
 
  private:
   struct First {
     std::uint32_t campaign = 0;  // CampaignIdx + 1; 0: none yet
-    std::uint32_t count = 0;
+    V value{};
   };
-  static CampaignIdx campaign_of(std::uint64_t k) { return CampaignIdx{static_cast<std::uint32_t>(k >> 32)}; }
-  static CustomerIdx customer_of(std::uint64_t k) { return CustomerIdx{static_cast<std::uint32_t>(k)}; }
+  std::vector<First> first_;  // by id index
+  absl::flat_hash_map<std::uint64_t, V> more_;
+  std::size_t size_ = 0;
+};
 
-  std::uint32_t& slot(CampaignIdx c, CustomerIdx u) {
-    DANGOL_ASSERT(u.valid() && c.valid(), "a grant count needs a campaign and a customer");
-    if (u.value >= first_.size()) first_.resize(std::size_t{u.value} + 1);
-    First& f = first_[u.value];
-    if (f.campaign == c.value + 1) return f.count;
-    if (f.campaign == 0) {
-      f.campaign = c.value + 1;
-      ++size_;
-      return f.count;
-    }
-    auto [it, inserted] = more_.try_emplace(key(c, u), 0);
-    size_ += inserted ? 1 : 0;
-    return it->second;
+// Coupons granted per (campaign, customer), for perCustomer: 8 bytes a
+// customer, appended to as customers arrive.
+class CustomerGrants {
+ public:
+  using Counts = FirstCampaignInline<CustomerIdx, std::uint32_t>;
+  static std::uint64_t key(CampaignIdx c, CustomerIdx u) { return Counts::key(c, u); }
+
+  // How many coupons of campaign `c` customer `u` was granted (0 if none,
+  // or if `u` is not a customer yet).
+  std::uint32_t count(CampaignIdx c, CustomerIdx u) const {
+    const std::uint32_t* n = counts_.find(c, u);
+    return n == nullptr ? 0 : *n;
+  }
+  std::uint32_t count(std::uint64_t k) const { return count(Counts::campaign_of(k), Counts::id_of(k)); }
+
+  // One more coupon of `c` for `u`; returns the new count.
+  std::uint32_t add(CampaignIdx c, CustomerIdx u) { return ++counts_.get(c, u); }
+  // Sets a count (loading a stored state).
+  void set(std::uint64_t k, std::uint32_t count) { counts_.get(Counts::campaign_of(k), Counts::id_of(k)) = count; }
+
+  // The number of (campaign, customer) pairs with a count.
+  std::size_t size() const { return counts_.size(); }
+  // Sizes the array for customers [0, customers) (loading a stored state).
+  void reserve(std::size_t customers) { counts_.reserve(customers); }
+
+  // f(key, count) for every pair with a count, in no particular order.
+  template <class F>
+  void for_each(F&& f) const {
+    counts_.for_each([&](CampaignIdx c, CustomerIdx u, std::uint32_t n) { f(key(c, u), n); });
   }
 
-  std::vector<First> first_;  // by customer index
-  absl::flat_hash_map<std::uint64_t, std::uint32_t> more_;
-  std::size_t size_ = 0;
+ private:
+  Counts counts_;
 };
 
 struct FunderAccount {
@@ -167,64 +199,11 @@ struct MerchantUsage {
   Money committed;  // reserved + spent of the campaign's coupons issued with this merchant
 };
 
-// Every campaign's MerchantUsage, by (campaign, merchant). Most merchants
-// see grants of one campaign only (a festival's, their market's), so each
-// merchant's first campaign and its usage sit in a dense array by merchant
-// index: 24 bytes a merchant, one cache line per lookup, where a hash map of
-// the pairs read its control bytes, then its slot (a grant and a redemption
-// at a merchant each look one up). Usages of a merchant's further campaigns
-// go to a map. An array per campaign would take 24 bytes for every merchant
-// and campaign, however few of those pairs had grants.
-class MerchantUsages {
- public:
-  // The key the state store and the change log name a usage by.
-  static std::uint64_t key(CampaignIdx c, MerchantIdx m) { return (std::uint64_t{c.value} << 32) | m.value; }
-
-  // The usage of merchant `m` in campaign `c`, or null if there is none.
-  const MerchantUsage* find(CampaignIdx c, MerchantIdx m) const {
-    if (m.value < first_.size() && first_[m.value].campaign == c.value + 1) return &first_[m.value].usage;
-    if (more_.empty()) return nullptr;
-    auto it = more_.find(key(c, m));
-    return it == more_.end() ? nullptr : &it->second;
-  }
-  MerchantUsage* find(CampaignIdx c, MerchantIdx m) {
-    return const_cast<MerchantUsage*>(static_cast<const MerchantUsages&>(*this).find(c, m));
-  }
-  // The same, made (zero) if there was none. Pointers to usages stay valid
-  // until the next one is made.
-  MerchantUsage& get(CampaignIdx c, MerchantIdx m) {
-    DANGOL_ASSERT(c.valid() && m.valid(), "a merchant usage needs a campaign and a merchant");
-    if (m.value >= first_.size()) first_.resize(std::size_t{m.value} + 1);
-    First& f = first_[m.value];
-    if (f.campaign == c.value + 1) return f.usage;
-    if (f.campaign == 0) {
-      f.campaign = c.value + 1;
-      return f.usage;
-    }
-    return more_[key(c, m)];
-  }
-
-  // f(campaign, merchant, usage) for every usage, in no particular order.
-  template <class F>
-  void for_each(F&& f) const {
-    for (std::size_t m = 0; m < first_.size(); ++m) {
-      if (first_[m].campaign != 0) {
-        f(CampaignIdx{first_[m].campaign - 1}, MerchantIdx{static_cast<std::uint32_t>(m)}, first_[m].usage);
-      }
-    }
-    for (const auto& [k, usage] : more_) {
-      f(CampaignIdx{static_cast<std::uint32_t>(k >> 32)}, MerchantIdx{static_cast<std::uint32_t>(k)}, usage);
-    }
-  }
-
- private:
-  struct First {
-    std::uint32_t campaign = 0;  // CampaignIdx + 1; 0: none yet
-    MerchantUsage usage;
-  };
-  std::vector<First> first_;  // by merchant index
-  absl::flat_hash_map<std::uint64_t, MerchantUsage> more_;
-};
+// Every campaign's MerchantUsage, by (campaign, merchant): 24 bytes a
+// merchant. Most merchants see grants of one campaign only (a festival's,
+// their market's); an array per campaign would take 24 bytes for every
+// merchant and campaign, however few of those pairs had grants.
+using MerchantUsages = FirstCampaignInline<MerchantIdx, MerchantUsage>;
 
 // A merchant's message cash from one campaign: granted once, then drawn down.
 struct MessageCashAccount {

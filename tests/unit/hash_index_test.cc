@@ -29,6 +29,12 @@ struct KeyLess {
 
 using Log = KeyedLog<std::uint64_t>;
 
+// A random seed, or DANGOL_SEED's to rerun a failure.
+std::uint64_t test_seed() {
+  if (const char* s = std::getenv("DANGOL_SEED")) return std::strtoull(s, nullptr, 10);
+  return std::random_device{}();
+}
+
 // Random keys from a small space, so that repeats and low-bit collisions are
 // common, with the all-zero key among them; many share their fragment (the
 // low 32 bits) and differ above it or in the high half.
@@ -46,8 +52,7 @@ EventIdKey random_key(std::mt19937_64& rng) {
 // that collide in their low bits and the all-zero key, and the log lists
 // its entries in the order they were appended.
 TEST(KeyedLog, AgreesWithStdMap) {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  const std::uint64_t seed = test_seed();
   SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   Log log;
@@ -273,8 +278,7 @@ TEST(IdIndex, CollidingHashesNeverAliasIds) {
 // whether customers arrive in order or out of it, and through set() (a
 // stored state loaded) as through add().
 TEST(CustomerGrants, AgreesWithStdMap) {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  const std::uint64_t seed = test_seed();
   SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   CustomerGrants grants;
@@ -322,8 +326,7 @@ TEST(CustomerGrants, AgreesWithStdMap) {
 // has one campaign (the dense array) or several (the map beside it), and
 // whether merchants come in order or not; find() makes nothing.
 TEST(MerchantUsages, AgreesWithStdMap) {
-  std::uint64_t seed = std::random_device{}();
-  if (const char* s = std::getenv("DANGOL_SEED")) seed = std::strtoull(s, nullptr, 10);
+  const std::uint64_t seed = test_seed();
   SCOPED_TRACE("DANGOL_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   MerchantUsages usages;
