@@ -1,8 +1,9 @@
 // The engine's hash tables: KeyedLog, the idempotency table, and IdIndex,
 // the id index, both on a PositionIndex, CustomerGrants, the perCustomer
-// counts, and MerchantUsages, the per-merchant limits' usage: random operations against std::map as the
-// obviously-correct reference (the RocksDB db_map_fuzzer pattern). Also
-// the runs of StableVector that the state store writes.
+// counts, and MerchantUsages, the per-merchant limits' usages: random
+// operations against std::map as the obviously-correct reference (the
+// RocksDB db_map_fuzzer pattern). Also the runs of StableVector that the
+// state store writes.
 
 #include "engine/hash_index.h"
 #include "engine/id_index.h"
