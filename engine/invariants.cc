@@ -17,7 +17,8 @@ class Checker {
   std::vector<std::string> run() {
     s_.merchant_usages.for_each([&](CampaignIdx c, MerchantIdx m, const MerchantUsage& usage) {
       if (c.value >= s_.campaigns.size()) {
-        problems_.push_back("a merchant usage of campaign index " + std::to_string(c.value) + ", which is not defined");
+        problems_.push_back("merchant " + s_.merchant_ids.name(m) + ": a usage of campaign index " +
+                            std::to_string(c.value) + ", which is not defined");
       } else {
         usages_[c].emplace_back(m, &usage);
       }

@@ -2131,5 +2131,19 @@ TEST(Restore, ACouponMustReserveItsCampaignsReservation) {
               ElementsAre("coupon k reserves other than its campaign's reservation"));
 }
 
+// The invariant check reports per-merchant usages it cannot attribute:
+// usages are kept by merchant, not inside their campaigns, so one can name a
+// campaign index that is not defined.
+TEST(Invariants, ReportAMerchantUsageOfAnUndefinedCampaign) {
+  Engine engine;
+  StateRestorer restorer(&engine);
+  State& s = restorer.state();
+  s.merchant_ids.add("m");
+  s.merchant_usages.get(CampaignIdx{3}, MerchantIdx{0}).granted_count = 1;
+  ASSERT_THAT(restorer.finish(), IsEmpty());
+  EXPECT_THAT(engine.check_invariants(),
+              ElementsAre("merchant m: a usage of campaign index 3, which is not defined"));
+}
+
 }  // namespace
 }  // namespace dangol::testing
