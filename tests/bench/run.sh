@@ -3,7 +3,8 @@
 # machine so that the printed ratios compare like with like:
 #   - engine decode+apply events/s and its ratio to decode only;
 #   - `campaignctl replay` of 1M festival events, JSONL in and out;
-#   - peak resident memory per issued coupon in a 1M-event replay.
+#   - peak resident memory per issued coupon in a 1M-event replay;
+#   - beside them, what a random memory access costs on this machine.
 # Usage: tests/bench/run.sh [BUILD_DIR]   (EVENTS=1000000 to change the replay size,
 #   REPETITIONS=5 the runs of each engine benchmark)
 set -euo pipefail
@@ -12,6 +13,23 @@ events=${EVENTS:-1000000}
 ctl="$build/services/campaignctl/campaignctl"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# The machine's memory, measured in the same run: how much the state's
+# growth from 200k to a million events costs the engine depends on what a
+# random load costs here (README, "Measured").
+echo "== this machine's memory: a random load, one at a time (each waits for the last) and many at once"
+"$build/tests/bench/memory_bench" --benchmark_format=json --benchmark_out="$work/memory.json" \
+  --benchmark_out_format=json >/dev/null
+python3 - "$work/memory.json" <<'PY'
+import json, sys
+ns = {}
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    name, mib = b["name"].split("/")[:2]
+    ns[(name, int(mib))] = 1e9 / b["items_per_second"]
+for mib in sorted({m for _, m in ns}):
+    print(f"  within {mib:>3} MiB: {ns[('BM_DependentLoad', mib)]:6.1f} ns a load in a chain, "
+          f"{ns[('BM_IndependentLoad', mib)]:5.1f} ns each when independent")
+PY
 
 echo "== engine: decode+decide vs decode only (festival workload, binary protobuf)"
 # The ratio to decode only is read from BM_DecideToDecodeRatio, which
