@@ -3,7 +3,7 @@
 # event, decide, and the batch prefetch), in callgrind's cache simulation:
 # like engine_instructions.sh, the count does not move with the load on a
 # shared machine, so it shows what a change to the state's layout did to
-# the misses where events/s are too noisy to (README, "Measured").
+# the misses where events/s are too noisy to show it (README, "Measured").
 #
 # The simulation has no hardware prefetcher and ignores prefetch
 # instructions: it counts every line that a load or a store misses, in a
