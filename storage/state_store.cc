@@ -25,6 +25,7 @@ using codec::Writer;
 
 // Table tags (state_store.h).
 constexpr char kVersionTag = 'V', kMetaTag = 'm', kOffsetTag = 'o', kOutboxTag = 'x', kTrimmedTag = 't',
+               kFloorsTag = 'f',
                kNamesTag = 'N',
                kEventsTag = 'E', kWelcomedTag = 'W', kCouponChunkTag = 'K', kCouponOverlayTag = 'k',
                kDefinitionTag = 'C', kLedgerTag = 'c', kMerchantTag = 'M', kUsageTag = 'U', kDailyTag = 'D',
@@ -721,17 +722,24 @@ Status StateStore::read_outbox(std::vector<OutboxEntry>* out) {
 }
 
 // Raises the trim mark and drops the batch records wholly at or below it.
-Status StateStore::trim_outbox(std::int64_t up_to_seq_inclusive) {
+Status StateStore::trim_outbox(std::int64_t up_to_seq_inclusive, const std::map<std::int32_t, std::int64_t>& floors) {
   std::lock_guard lock(outbox_mutex_);
   if (!outbox_known_) {
     Status st = scan_outbox_records();
     if (!st.ok()) return st;
   }
-  if (up_to_seq_inclusive <= trimmed_) return Status::OK();
+  if (up_to_seq_inclusive <= trimmed_ && floors.empty()) return Status::OK();
   rocksdb::WriteBatch batch;
   std::string mark;
-  Writer(&mark).i64(up_to_seq_inclusive);
+  Writer(&mark).i64(std::max(up_to_seq_inclusive, trimmed_));
   Status st = from_rocks(batch.Put(Key(kTrimmedTag).bytes(), mark), "state store: outbox trim mark");
+  if (st.ok() && !floors.empty()) {
+    std::string value;
+    Writer w(&value);
+    w.u32(static_cast<std::uint32_t>(floors.size()));
+    for (const auto& [partition, offset] : floors) w.i32(partition), w.i64(offset);
+    st = from_rocks(batch.Put(Key(kFloorsTag).bytes(), value), "state store: publish floors");
+  }
   std::size_t dropped = 0;
   for (const auto& [first, last] : outbox_records_) {
     if (!st.ok() || static_cast<std::int64_t>(last) > up_to_seq_inclusive) break;  // in seq order
@@ -740,9 +748,26 @@ Status StateStore::trim_outbox(std::int64_t up_to_seq_inclusive) {
   }
   if (st.ok()) st = from_rocks(db_->Write(rocksdb::WriteOptions(), &batch), "state store: trimming outbox");
   if (!st.ok()) return st;
-  trimmed_ = up_to_seq_inclusive;
+  trimmed_ = std::max(up_to_seq_inclusive, trimmed_);
   outbox_records_.erase(outbox_records_.begin(), outbox_records_.begin() + static_cast<std::ptrdiff_t>(dropped));
   return Status::OK();
+}
+
+Status StateStore::read_publish_floors(std::map<std::int32_t, std::int64_t>* floors) {
+  floors->clear();
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kFloorsTag).bytes(), &value);
+  if (s.IsNotFound()) return Status::OK();
+  Status st = from_rocks(s, "state store: reading publish floors");
+  if (!st.ok()) return st;
+  Reader r(value);
+  const std::uint32_t n = r.u32();
+  for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
+    const std::int32_t partition = r.i32();
+    const std::int64_t offset = r.i64();
+    (*floors)[partition] = offset;
+  }
+  return r.done() ? Status::OK() : Status::Corruption("state store: malformed publish floors");
 }
 
 // Reads the trim mark and the keys of the outbox records once; from then on

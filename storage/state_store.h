@@ -24,6 +24,10 @@
 //   'x' first seq u64 last seq u64   the outbox of one batch: u32 count,
 //                                    {seq i64, partition i32, key, value}*
 //   't'                              outbox trimmed through seq i64
+//   'f'                              publish floors: u32 count, {decisions
+//                                    partition i32, offset i64}*: every
+//                                    untrimmed entry of that partition that
+//                                    reached the topic is at or after it
 //
 //   Append-only tables are written as one chunk per batch, so that loading
 //   them is a bulk copy rather than millions of point records:
@@ -220,9 +224,16 @@ class StateStore {
   Status read_outbox(std::vector<OutboxEntry>* out);
   // Drops the entries up to `up_to_seq_inclusive` once they are delivered
   // (a batch's record goes when all its entries are delivered; a trim mark
-  // hides the rest). Not fsynced: a trim lost in a crash only re-publishes
-  // entries that recovery skips by seq anyway (DESIGN §5).
-  Status trim_outbox(std::int64_t up_to_seq_inclusive);
+  // hides the rest), and stores `floors` with the mark in one write: per
+  // decisions partition, the offset from which recovery must read the
+  // topic to find every untrimmed entry that reached it. Not fsynced: a
+  // trim lost in a crash leaves the older mark and floors, which hold for
+  // the larger outbox too (recovery finds what is published by reading
+  // from the floors, docs/architecture.md).
+  Status trim_outbox(std::int64_t up_to_seq_inclusive, const std::map<std::int32_t, std::int64_t>& floors = {});
+  // The floors of the last trim (empty for a store trimmed before floors
+  // were kept, or never).
+  Status read_publish_floors(std::map<std::int32_t, std::int64_t>* floors);
 
   // A RocksDB checkpoint (hard links where possible) in `target_dir`, which
   // must not exist yet; it opens as a store of the same state.

@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
   app.add_option("--decisions-format", decisions_format, "pb or json")->check(CLI::IsMember({"pb", "json"}));
   app.add_option("--batch-records", batch_records, "Most events per batch")->check(CLI::Range(1, 100'000));
   app.add_option("--batch-wait-ms", batch_wait_ms, "Longest wait for a batch to fill")->check(CLI::Range(1, 10'000));
+  int broker_timeout_ms = static_cast<int>(options.broker_timeout.count());
+  app.add_option("--broker-timeout-ms", broker_timeout_ms,
+                 "Longest wait for a broker request; a decision not delivered within it is sent again")
+      ->check(CLI::Range(500, 600'000));
   std::string http_address, auth_file;
   bool demo = false;
   int http_threads = 2;
@@ -195,6 +199,7 @@ int main(int argc, char** argv) {
       decisions_format == "json" ? dangol::campaignd::DecisionsFormat::kJson : dangol::campaignd::DecisionsFormat::kProtobuf;
   options.max_batch_records = batch_records;
   options.max_batch_wait = std::chrono::milliseconds(batch_wait_ms);
+  options.broker_timeout = std::chrono::milliseconds(broker_timeout_ms);
   // Missing topics are created with --partitions (the three with the same
   // count, CONTRACT §2); existing ones are checked for equal counts.
   options.create_partitions = partitions;

@@ -137,6 +137,7 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
 bool Pipeline::restart(const std::atomic<bool>& stop, bool reload, std::string* error) {
   if (!stop_workers(error)) return false;
   stats_.ready = false;
+  quiesce_producer();
   backoff(stop);
   if (reload && !load_state(error)) return false;
   if (!recover(stop, error)) return false;
@@ -163,7 +164,7 @@ bool Pipeline::open(std::string* error) {
       publish_failed_ = true;
       return;
     }
-    in_flight_.delivered(static_cast<std::int64_t>(d.id));
+    in_flight_.delivered(static_cast<std::int64_t>(d.id), d.offset);
     stats_.decisions_published++;
   };
   if (auto s = kafka::Producer::create(producer_options, &producer_); !s.ok()) {
@@ -258,8 +259,7 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
 // a new event could get a seq that is skipped as published: refuse.
 // Returns the reason to stop, or empty.
 std::string Pipeline::check_state_not_behind_journal() {
-  std::int64_t journal_seq = 0;
-  for (std::int64_t seq : published_seq_) journal_seq = std::max(journal_seq, seq);
+  const std::int64_t journal_seq = journal_seq_;
   const std::int64_t state_seq = engine_->state().next_seq - 1;
   if (journal_seq <= state_seq) return "";
   int partitions_with_events = 0;
@@ -302,9 +302,17 @@ kafka::Status Pipeline::ensure_topics() {
   return s;
 }
 
-// The last seq published to each decisions partition, and the last input
-// offset dead-lettered from each events partition, from the topics' tails:
-// the last tail_records records of every partition, read at once.
+// What the decisions topic and the DLQ already have, from their tails:
+// every seq of this shard in each decisions partition from its publish
+// floor on (the last tail_records records where no floor is stored), and
+// the input offsets dead-lettered in the last tail_records records of each
+// DLQ partition, read at once.
+//
+// Each seq is looked up on its own, never inferred from a higher one: a
+// record that timed out may be followed in its partition by later ones
+// that were delivered (librdkafka fails queued records past
+// message.timeout.ms and delivers the rest), so the highest seq in a
+// partition says nothing of the seqs below it.
 bool Pipeline::read_published_positions() {
   kafka::ConsumerOptions reader_options;
   reader_options.bootstrap_servers = options_.bootstrap_servers;
@@ -312,6 +320,10 @@ bool Pipeline::read_published_positions() {
   std::unique_ptr<kafka::Consumer> reader;
   if (auto s = kafka::Consumer::create(reader_options, &reader); !s.ok()) {
     spdlog::warn("campaignd: cannot create the tail reader: {}", s.message());
+    return false;
+  }
+  if (auto s = store_->read_publish_floors(&publish_floors_); !s.ok()) {
+    spdlog::warn("campaignd: {}", s.message());
     return false;
   }
   std::vector<kafka::PartitionWatermarks> ends;  // decisions, dlq, decisions, ... by partition
@@ -324,13 +336,23 @@ bool Pipeline::read_published_positions() {
     return false;
   }
   std::vector<kafka::OffsetRange> ranges;  // in the order of `ends`
+  std::vector<bool> windowed(static_cast<std::size_t>(partitions_), false);
   for (const auto& e : ends) {
-    ranges.push_back({e.topic, e.partition, std::max(e.low, e.high - options_.tail_records), e.high});
+    std::int64_t from = std::max(e.low, e.high - options_.tail_records);
+    if (e.topic == options_.decisions_topic) {
+      auto floor = publish_floors_.find(e.partition);
+      if (floor != publish_floors_.end()) {
+        from = std::clamp(floor->second, e.low, e.high);
+      } else {
+        windowed[static_cast<std::size_t>(e.partition)] = from > e.low;
+      }
+    }
+    ranges.push_back({e.topic, e.partition, from, e.high});
   }
-  published_seq_.assign(static_cast<std::size_t>(partitions_), 0);
-  dead_lettered_to_.clear();
-  // The maximum, not the last record: a broker may hold a retried
-  // duplicate after later records (librdkafka's mock cluster does).
+  published_.assign(static_cast<std::size_t>(partitions_), {});
+  published_below_.assign(static_cast<std::size_t>(partitions_), 0);
+  journal_seq_ = 0;
+  dead_lettered_.clear();
   auto on_record = [&](std::size_t range, const rd_kafka_message_t& m) {
     const std::size_t p = range / 2;
     std::int64_t value = 0;
@@ -338,18 +360,30 @@ bool Pipeline::read_published_positions() {
       if (kafka::header_view(&m, "shard") != shard_text_) return;
       std::string_view seq = kafka::header_view(&m, "seq");
       std::from_chars(seq.data(), seq.data() + seq.size(), value);
-      published_seq_[p] = std::max(published_seq_[p], value);
+      published_[p].push_back({value, m.offset});
     } else {
       std::string_view offset = kafka::header_view(&m, "offset");  // headers are ours
       std::from_chars(offset.data(), offset.data() + offset.size(), value);
-      auto [it, inserted] = dead_lettered_to_.try_emplace(static_cast<std::int32_t>(p), value);
-      if (!inserted) it->second = std::max(it->second, value);
+      dead_lettered_[static_cast<std::int32_t>(p)].insert(value);
     }
   };
   if (auto s = kafka::read_ranges(*reader, ranges, options_.broker_timeout, on_record); !s.ok()) {
     spdlog::warn("campaignd: cannot read the tails of {} and {}: {}", options_.decisions_topic, options_.dlq_topic,
                  s.message());
     return false;
+  }
+  for (std::size_t p = 0; p < published_.size(); ++p) {
+    auto& found = published_[p];
+    // A broker may hold a retried duplicate after later records
+    // (librdkafka's mock cluster does): the first copy counts.
+    std::stable_sort(found.begin(), found.end());
+    found.erase(std::unique(found.begin(), found.end(),
+                            [](const Published& a, const Published& b) { return a.seq == b.seq; }),
+                found.end());
+    if (!found.empty()) {
+      journal_seq_ = std::max(journal_seq_, found.back().seq);
+      if (windowed[p]) published_below_[p] = found.front().seq;
+    }
   }
   return true;
 }
@@ -362,10 +396,12 @@ bool Pipeline::republish_outbox() {
     return false;
   }
   in_flight_.clear();
+  found_untrimmed_.clear();
   publish_failed_ = false;
   std::int64_t already = 0;
   for (const auto& entry : outbox) {
-    const bool published = already_published(entry.seq, entry.partition);  // before the crash
+    std::int64_t offset = -1;
+    const bool published = find_published(entry.seq, entry.partition, &offset);  // before the crash
     if (!publish(entry.seq, entry.partition, entry.key, entry.value)) return false;
     if (published) {
       ++already;
@@ -385,14 +421,14 @@ bool Pipeline::republish_outbox() {
 }
 
 // Produces one decision, unless the decisions topic has it already: then it
-// only counts as delivered, for trimming. The topic has it when its seq is
-// at or below the last one the tail read found in its partition: after a
-// crash between publishing and trimming, or after an older checkpoint was
-// restored, when the engine decides again what it had decided and
-// published (byte-identical: it is deterministic).
+// only counts as delivered, for trimming. The topic has it when the tail
+// read found its seq in its partition: after a crash between publishing
+// and trimming, or after an older checkpoint was restored, when the engine
+// decides again what it had decided and published (byte-identical: it is
+// deterministic).
 bool Pipeline::publish(std::int64_t seq, std::int32_t partition, std::string_view key, std::string_view value) {
-  if (already_published(seq, partition)) {
-    in_flight_.sent(seq, true);
+  if (std::int64_t offset = -1; find_published(seq, partition, &offset)) {
+    note_published(seq, partition, offset);
     return true;
   }
   char seq_text[24];
@@ -406,7 +442,7 @@ bool Pipeline::publish(std::int64_t seq, std::int32_t partition, std::string_vie
   record.headers = headers;
   record.tag = 0;
   record.id = static_cast<std::uint64_t>(seq);
-  in_flight_.sent(seq, false);
+  in_flight_.sent(seq, partition, false);
   if (auto s = producer_->produce(record); !s.ok()) {
     spdlog::warn("campaignd: publishing seq {} failed: {}", seq, s.message());
     publish_failed_ = true;
@@ -415,14 +451,32 @@ bool Pipeline::publish(std::int64_t seq, std::int32_t partition, std::string_vie
   return true;
 }
 
-bool Pipeline::already_published(std::int64_t seq, std::int32_t partition) const {
+bool Pipeline::find_published(std::int64_t seq, std::int32_t partition, std::int64_t* offset) const {
+  *offset = -1;
   const auto p = static_cast<std::size_t>(partition);
-  return p < published_seq_.size() && seq <= published_seq_[p];
+  if (seq > journal_seq_ || p >= published_.size()) return false;  // the common case: a new seq
+  const auto& found = published_[p];
+  auto it = std::lower_bound(found.begin(), found.end(), Published{seq, 0});
+  if (it != found.end() && it->seq == seq) {
+    *offset = it->offset;
+    return true;
+  }
+  return seq < published_below_[p];
 }
 
-// Trims the outbox up to the highest seq below which everything is delivered.
+void Pipeline::note_published(std::int64_t seq, std::int32_t partition, std::int64_t offset) {
+  in_flight_.sent(seq, partition, true, offset);
+  if (offset >= 0) found_untrimmed_.push_back({seq, partition, offset});
+}
+
+// Trims the outbox up to the highest seq below which everything is
+// confirmed, and moves the publish floors up with it: a partition's floor
+// is just past the last trimmed entry there (what is produced later lands
+// later: idempotence keeps a partition's delivered records in produce
+// order), but never above an untrimmed entry that the tail read found.
 void Pipeline::trim_delivered() {
-  const std::int64_t upto = in_flight_.pop_delivered();
+  std::map<std::int32_t, std::int64_t> last_offsets;
+  const std::int64_t upto = in_flight_.pop_delivered(&last_offsets);
   if (upto < 0) return;
   const std::int64_t drained = drained_at_seq_.load();
   if (!caught_up_logged_ && drained > 0 && upto >= drained) {
@@ -431,31 +485,60 @@ void Pipeline::trim_delivered() {
     spdlog::info("campaignd: caught up with {}: decided and published up to seq {}, {:.3f} s after start",
                  options_.events_topic, upto, seconds_since(started_));
   }
-  if (auto s = store_->trim_outbox(upto); !s.ok()) {
-    // Harmless: the tail read at the next start skips what is published.
+  for (const auto& [partition, offset] : last_offsets) {
+    if (offset >= 0) publish_floors_[partition] = offset + 1;
+  }
+  while (!found_untrimmed_.empty() && found_untrimmed_.front().seq <= upto) found_untrimmed_.pop_front();
+  std::map<std::int32_t, std::int64_t> floors = publish_floors_;
+  for (const FoundEntry& e : found_untrimmed_) {
+    auto [it, inserted] = floors.try_emplace(e.partition, e.offset);
+    if (!inserted) it->second = std::min(it->second, e.offset);
+  }
+  if (auto s = store_->trim_outbox(upto, floors); !s.ok()) {
+    // Harmless: the tail read at the next start finds what is published.
     spdlog::warn("campaignd: outbox trim failed: {}", s.message());
   }
 }
 
-void Pipeline::DeliveryWindow::sent(std::int64_t seq, bool delivered) {
-  if (delivered_.empty()) first_ = seq;
-  if (seq < first_) return;  // trimmed already
-  // A seq never sent cannot hold the trim back: gaps count as delivered.
-  while (static_cast<std::int64_t>(delivered_.size()) <= seq - first_) delivered_.push_back(true);
-  delivered_[static_cast<std::size_t>(seq - first_)] = delivered;
-}
-
-void Pipeline::DeliveryWindow::delivered(std::int64_t seq) {
-  if (seq >= first_ && seq - first_ < static_cast<std::int64_t>(delivered_.size())) {
-    delivered_[static_cast<std::size_t>(seq - first_)] = true;
+// Before recovery reads what the topic has: no record of the last round may
+// still be on its way, or it could land after the read and be published a
+// second time by the resend. Records not sent yet are dropped (the outbox
+// has them); those in flight get their answer or time out
+// (message.timeout.ms).
+void Pipeline::quiesce_producer() {
+  for (kafka::Producer* producer : {producer_.get(), dlq_producer_.get()}) {
+    rd_kafka_purge(producer->handle(), RD_KAFKA_PURGE_F_QUEUE);
+    if (auto s = producer->flush(options_.broker_timeout + std::chrono::seconds(1)); !s.ok()) {
+      spdlog::debug("campaignd: quiescing a producer: {}", s.message());
+    }
   }
 }
 
-std::int64_t Pipeline::DeliveryWindow::pop_delivered() {
+void Pipeline::DeliveryWindow::sent(std::int64_t seq, std::int32_t partition, bool delivered, std::int64_t offset) {
+  if (slots_.empty()) first_ = seq;
+  if (seq < first_) return;  // trimmed already
+  while (static_cast<std::int64_t>(slots_.size()) <= seq - first_) slots_.emplace_back();
+  slots_[static_cast<std::size_t>(seq - first_)] = Slot{partition, delivered, offset};
+}
+
+void Pipeline::DeliveryWindow::delivered(std::int64_t seq, std::int64_t offset) {
+  if (seq >= first_ && seq - first_ < static_cast<std::int64_t>(slots_.size())) {
+    Slot& slot = slots_[static_cast<std::size_t>(seq - first_)];
+    slot.delivered = true;
+    slot.offset = offset;
+  }
+}
+
+std::int64_t Pipeline::DeliveryWindow::pop_delivered(std::map<std::int32_t, std::int64_t>* last_offsets) {
   std::int64_t upto = -1;
-  while (!delivered_.empty() && delivered_.front()) {
+  while (!slots_.empty() && slots_.front().delivered) {
+    const Slot& slot = slots_.front();
+    if (slot.partition >= 0 && slot.offset >= 0) {
+      auto [it, inserted] = last_offsets->try_emplace(slot.partition, slot.offset);
+      if (!inserted) it->second = std::max(it->second, slot.offset);
+    }
     upto = first_++;
-    delivered_.pop_front();
+    slots_.pop_front();
   }
   return upto;
 }
@@ -551,6 +634,15 @@ void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end, Outcom
     auto* decision = google::protobuf::Arena::CreateMessage<v1::Decision>(&job->arena);
     encode_decision(engine_->state(), verdict, *decodable_[k], position, decision);
     job->decisions.emplace_back(i, decision);
+  });
+      }
+      return;
+    }
+    for (std::int64_t part = 0; part < parts; ++part) {
+      auto* decision = google::protobuf::Arena::CreateMessage<v1::Decision>(&job->arena);
+      encode_decision_part(engine_->state(), verdict, *decodable_[k], position, part, decision);
+      job->decisions.emplace_back(i, decision);
+    }
   });
 }
 
@@ -716,6 +808,15 @@ bool Pipeline::commit(Job& job) {
   stats_.batch_records.observe(static_cast<double>(job.records.size()));
   stats_.batches++;
   stats_.events += static_cast<std::int64_t>(job.records.size());
+  // Counted once committed: a batch tried again after a failed flush
+  // dead-letters the same records again, and they are records, not tries.
+  stats_.dead_letters += static_cast<std::int64_t>(job.dead_letters.size());
+  for (const auto& [index, why] : job.dead_letters) {
+    // Committed: never decided again, so the DLQ's copy need not be known.
+    const rd_kafka_message_t& m = *job.records[index];
+    auto& done = dead_lettered_[m.partition];
+    done.erase(done.begin(), done.upper_bound(m.offset));
+  }
   spdlog::debug("campaignd: committed a batch of {} in {:.1f} ms ({} bytes; {:.1f} ms with the outbox)",
                 job.records.size(), commit_ms, store_->last_commit_bytes(), seconds_since(started) * 1e3);
   return true;
@@ -737,9 +838,9 @@ bool Pipeline::deliver_dead_letters(const Job& job) {
 // number. Records the DLQ already has (seen by the tail read after a crash)
 // are not sent again.
 bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error) {
-  stats_.dead_letters++;
-  auto done = dead_lettered_to_.find(m.partition);
-  if (done != dead_lettered_to_.end() && m.offset <= done->second) return true;
+  // Each offset on its own, as for decisions (read_published_positions).
+  auto done = dead_lettered_.find(m.partition);
+  if (done != dead_lettered_.end() && done->second.contains(m.offset)) return true;
   const std::string partition = std::to_string(m.partition);
   const std::string offset = std::to_string(m.offset);
   const kafka::Header headers[] = {{"error", error}, {"partition", partition}, {"offset", offset}};
@@ -755,7 +856,7 @@ bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error
                  s.message());
     return false;
   }
-  dead_lettered_to_[m.partition] = m.offset;
+  dead_lettered_[m.partition].insert(m.offset);
   return true;
 }
 

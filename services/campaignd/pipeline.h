@@ -43,6 +43,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -205,20 +206,43 @@ class Pipeline {
     }
   };
 
-  // Outbox seqs produced and not yet trimmed, in order, and whether each is
-  // delivered. They are consecutive (decisions have gapless seqs), so a
-  // deque from the first one.
+  // Outbox seqs produced and not yet trimmed, in order: the decisions
+  // partition of each, whether it is confirmed in the topic, and where. They
+  // are consecutive (decisions have gapless seqs), so a deque from the
+  // first one.
   class DeliveryWindow {
    public:
-    void clear() { delivered_.clear(); }
-    void sent(std::int64_t seq, bool delivered);
-    void delivered(std::int64_t seq);
-    // Drops the delivered prefix; returns its last seq, or -1 if none.
-    std::int64_t pop_delivered();
+    void clear() { slots_.clear(); }
+    // `offset`: where the topic has it, when `delivered` and known.
+    void sent(std::int64_t seq, std::int32_t partition, bool delivered, std::int64_t offset = -1);
+    void delivered(std::int64_t seq, std::int64_t offset);
+    // Drops the delivered prefix; returns its last seq, or -1 if none, and
+    // raises (*last_offsets)[partition] to the largest offset it had there.
+    std::int64_t pop_delivered(std::map<std::int32_t, std::int64_t>* last_offsets);
 
    private:
+    struct Slot {
+      std::int32_t partition = -1;
+      bool delivered = true;  // a seq never sent cannot hold the trim back
+      std::int64_t offset = -1;
+    };
     std::int64_t first_ = 0;
-    std::deque<bool> delivered_;
+    std::deque<Slot> slots_;
+  };
+
+  // A decision the tail read found in the decisions topic: its seq and
+  // offset there.
+  struct Published {
+    std::int64_t seq;
+    std::int64_t offset;
+    bool operator<(const Published& o) const { return seq < o.seq; }
+  };
+  // An untrimmed outbox entry that recovery found in the topic, which holds
+  // its partition's floor down (trim_delivered).
+  struct FoundEntry {
+    std::int64_t seq;
+    std::int32_t partition;
+    std::int64_t offset;
   };
 
   bool start(const std::atomic<bool>& stop, std::string* error);
@@ -239,8 +263,8 @@ class Pipeline {
 
   // The committer thread (steps 5 and 6) and the publisher thread (step
   // 7). They run only between recoveries. The publisher alone uses the
-  // producer, the delivery window and published_seq_ while it runs, the
-  // committer alone the DLQ producer and dead_lettered_to_; the decision
+  // producer, the delivery window and published_ while it runs, the
+  // committer alone the DLQ producer and dead_lettered_; the decision
   // thread uses them only while both are stopped.
   void start_workers();
   bool stop_workers(std::string* error);
@@ -251,8 +275,14 @@ class Pipeline {
   bool deliver_dead_letters(const Job& job);
   bool dead_letter(const rd_kafka_message_t& m, const std::string& error);
   bool publish(std::int64_t seq, std::int32_t partition, std::string_view key, std::string_view value);
-  bool already_published(std::int64_t seq, std::int32_t partition) const;
+  // Whether the decisions topic has `seq` in `partition` (the tail read
+  // found it); *offset is where, or -1 when it is only known to be older
+  // than what the tail read covered.
+  bool find_published(std::int64_t seq, std::int32_t partition, std::int64_t* offset) const;
+  // Marks `seq` sent: delivered already (found in the topic) or in flight.
+  void note_published(std::int64_t seq, std::int32_t partition, std::int64_t offset);
   void trim_delivered();
+  void quiesce_producer();
 
   PipelineOptions options_;
   PipelineStats stats_;
@@ -267,8 +297,21 @@ class Pipeline {
   std::unique_ptr<kafka::Producer> dlq_producer_;  // dead letters
   int partitions_ = 0;
   std::map<std::int32_t, std::int64_t> next_offsets_;
-  std::vector<std::int64_t> published_seq_;                 // decisions partition -> last seq there
-  std::map<std::int32_t, std::int64_t> dead_lettered_to_;  // events partition -> last offset in DLQ
+  // What the tail read found in the decisions topic, by partition: every
+  // seq of this shard from the partition's publish floor on (sorted), and,
+  // for a partition without a floor (a store from before floors were kept),
+  // the lowest seq of the window read: seqs below it count as published.
+  std::vector<std::vector<Published>> published_;
+  std::vector<std::int64_t> published_below_;
+  std::int64_t journal_seq_ = 0;  // the highest seq found in any partition
+  // Per decisions partition, the offset from which every untrimmed outbox
+  // entry that reached the topic is found (trim_outbox stores them); and
+  // the untrimmed entries the tail read found, which hold a floor down.
+  std::map<std::int32_t, std::int64_t> publish_floors_;
+  std::deque<FoundEntry> found_untrimmed_;
+  // Input offsets the DLQ has, by events partition (from its tail, and as
+  // dead letters are produced); pruned below the committed offsets.
+  std::map<std::int32_t, std::set<std::int64_t>> dead_lettered_;
   DeliveryWindow in_flight_;
   std::chrono::steady_clock::time_point started_;
   // The last seq of a batch that left no lag on any partition, and whether
