@@ -362,12 +362,23 @@ std::string_view echoed_event_id(std::string_view event_id) {
   return event_id.substr(0, n);
 }
 
-void append_decision_pb(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
-                        std::string* out) {
+namespace {
+
+// Effects [first, last) of the verdict's part `part`, or all of them (kWhole).
+constexpr std::int64_t kWhole = -1;
+std::pair<std::size_t, std::size_t> effect_range(const Verdict& verdict, std::int64_t part) {
+  if (part == kWhole) return {0, verdict.effects.size()};
+  DANGOL_ASSERT(part >= 0 && part < verdict.parts(), "part out of range");
+  const std::size_t first = static_cast<std::size_t>(part) * kMaxEffectsPerPart;
+  return {first, std::min(verdict.effects.size(), first + kMaxEffectsPerPart)};
+}
+
+void append_pb(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+               std::int64_t part, std::string* out) {
   Wire w(out);
   w.string(1, echoed_event_id(in.event_id()));
   w.int32(2, state.shard);
-  w.int64(3, verdict.seq);
+  w.int64(3, verdict.seq + std::max<std::int64_t>(part, 0));
   w.int32(4, position.partition);
   w.int64(5, position.offset);
   if (in.has_occurred_at()) {
@@ -380,17 +391,22 @@ void append_decision_pb(const State& state, const Verdict& verdict, const v1::En
   w.string(8, reason_name(verdict.reason));
   w.string(9, verdict.detail);
   WireEncoder encoder(state, &w);
-  for (const EffectRecord& r : verdict.effects) encoder.effect(r);
+  const auto [first, last] = effect_range(verdict, part);
+  for (std::size_t i = first; i < last; ++i) encoder.effect(verdict.effects[i]);
+  if (part != kWhole && verdict.parts() > 1) {
+    w.int32(11, static_cast<std::int32_t>(part + 1));
+    w.int32(12, static_cast<std::int32_t>(verdict.parts()));
+  }
 }
 
-void encode_decision(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
-                     v1::Decision* out) {
+void encode(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+            std::int64_t part, v1::Decision* out) {
   out->Clear();
   // Echo the event id even when it is broken (bounded).
   const std::string_view event_id = echoed_event_id(in.event_id());
   out->set_event_id(event_id.data(), event_id.size());
   out->set_shard(state.shard);
-  out->set_seq(verdict.seq);
+  out->set_seq(verdict.seq + std::max<std::int64_t>(part, 0));
   out->set_partition(position.partition);
   out->set_offset(position.offset);
   if (in.has_occurred_at()) {
@@ -406,7 +422,34 @@ void encode_decision(const State& state, const Verdict& verdict, const v1::Envel
   if (!reason.empty()) out->set_reason(reason.data(), reason.size());
   if (!verdict.detail.empty()) out->set_detail(verdict.detail);
   Encoder encoder(state, out);
-  for (const EffectRecord& r : verdict.effects) encoder.effect(r);
+  const auto [first, last] = effect_range(verdict, part);
+  for (std::size_t i = first; i < last; ++i) encoder.effect(verdict.effects[i]);
+  if (part != kWhole && verdict.parts() > 1) {
+    out->set_part(static_cast<std::int32_t>(part + 1));
+    out->set_parts(static_cast<std::int32_t>(verdict.parts()));
+  }
+}
+
+}  // namespace
+
+void append_decision_pb(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+                        std::string* out) {
+  append_pb(state, verdict, in, position, kWhole, out);
+}
+
+void append_decision_part_pb(const State& state, const Verdict& verdict, const v1::Envelope& in,
+                             const Position& position, std::int64_t part, std::string* out) {
+  append_pb(state, verdict, in, position, part, out);
+}
+
+void encode_decision(const State& state, const Verdict& verdict, const v1::Envelope& in, const Position& position,
+                     v1::Decision* out) {
+  encode(state, verdict, in, position, kWhole, out);
+}
+
+void encode_decision_part(const State& state, const Verdict& verdict, const v1::Envelope& in,
+                          const Position& position, std::int64_t part, v1::Decision* out) {
+  encode(state, verdict, in, position, part, out);
 }
 
 }  // namespace dangol

@@ -861,6 +861,8 @@ const Verdict& Engine::decide(const v1::Envelope& in, const IdKeys* keys) {
           .run();
     }
   }
+  // Each part of the decision takes a seq (CONTRACT §3 "Parts").
+  state_.next_seq += verdict_.parts() - 1;
   state_.outcomes[static_cast<std::size_t>(verdict_.outcome)]++;
   changes_.meta = tracking_changes_;
   return verdict_;

@@ -59,12 +59,27 @@ struct EffectRecord {
   Parts parts, other_parts;
 };
 
+// CONTRACT §3 "Parts": a decision record carries at most this many effects,
+// so that every record fits a broker's default message limit (1 MiB) in
+// either format; a decision with more is published as several records, its
+// parts, with consecutive seqs.
+inline constexpr std::size_t kMaxEffectsPerPart = 256;
+
 struct Verdict {
-  std::int64_t seq = 0;
+  std::int64_t seq = 0;  // of the first part
   Outcome outcome = Outcome::kApplied;
   Reason reason = Reason::kNone;
   std::string detail;
   std::vector<EffectRecord> effects;
+
+  // The records the decision is published as: 1 up to kMaxEffectsPerPart
+  // effects. Part k (0-based) has seq `seq + k` and effects
+  // [k·kMaxEffectsPerPart, (k+1)·kMaxEffectsPerPart).
+  std::int64_t parts() const {
+    return effects.size() <= kMaxEffectsPerPart
+               ? 1
+               : static_cast<std::int64_t>((effects.size() + kMaxEffectsPerPart - 1) / kMaxEffectsPerPart);
+  }
 
   void reset(std::int64_t next_seq) {
     seq = next_seq;

@@ -1555,6 +1555,8 @@ constexpr Field<Decision> kDecisionFields[] = {
     {"reason", "reason", string_field<&Decision::mutable_reason>},
     {"detail", "detail", string_field<&Decision::mutable_detail>},
     {"effects", "effects", message_array_field<&Decision::add_effects, kEffectFields>},
+    {"part", "part", int32_field<&Decision::set_part>},
+    {"parts", "parts", int32_field<&Decision::set_parts>},
 };
 
 template <class Msg, size_t N>
@@ -1594,6 +1596,11 @@ void append_decision(const v1::Decision& d, std::string* out) noexcept {
   w.string_field("reason", d.reason());
   w.string_field("detail", d.detail());
   w.array_field("effects", d.effects(), [&](const v1::Effect& effect) { write(w, effect); });
+  // Only on the parts of a decision of several (CONTRACT §3 "Parts").
+  if (d.parts() != 0) {
+    w.int32_field("part", d.part());
+    w.int32_field("parts", d.parts());
+  }
   w.end_object();
 }
 

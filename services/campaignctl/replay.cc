@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "engine/encode.h"
 #include "proto/json_codec.h"
 #include "services/campaignctl/line_io.h"
 
@@ -47,8 +48,7 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
       stats->skipped++;
       continue;
     }
-    v1::Decision* decision = slot.fresh();
-    engine.apply(envelope, Position{0, this_offset}, decision);
+    const Verdict& verdict = engine.decide(envelope);
     stats->decided++;
     if (options.paranoid) {
       auto problems = engine.check_invariants();
@@ -59,11 +59,16 @@ bool replay(int in_fd, int out_fd, int err_fd, Engine& engine, const ReplayOptio
     }
     if (options.commit && stats->decided % options.commit_every == 0 && !options.commit(error)) return false;
     if (options.write_decisions) {
-      json::append_decision(*decision, &out.buffer());
-      out.buffer() += '\n';
-      if (!out.maybe_flush()) {
-        *error = "cannot write decisions";
-        return false;
+      // One line per part, as campaignd publishes them (CONTRACT §3 "Parts").
+      for (std::int64_t part = 0; part < verdict.parts(); ++part) {
+        v1::Decision* decision = slot.fresh();
+        encode_decision_part(engine.state(), verdict, envelope, Position{0, this_offset}, part, decision);
+        json::append_decision(*decision, &out.buffer());
+        out.buffer() += '\n';
+        if (!out.maybe_flush()) {
+          *error = "cannot write decisions";
+          return false;
+        }
       }
     }
   }

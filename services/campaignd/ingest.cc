@@ -281,11 +281,42 @@ void Ingest::read_decisions() {
       for (const auto& m : batch) {
         std::string_view value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
         if (!parse_decision_value(value, &decision)) continue;
+        if (decision.parts() > 1 && !assemble(&decision)) continue;
         match(decision);
       }
     }
     expire_overdue();
   }
+}
+
+// Collects the parts of a decision of several records (CONTRACT §3
+// "Parts") that some request waits for; true, with *d the whole decision
+// (effects joined in part order, seq of the first part, no part fields),
+// once all have arrived. Parts may arrive in any order, and twice.
+bool Ingest::assemble(v1::Decision* d) {
+  std::lock_guard lock(mu_);
+  if (!waiting_.contains(d->event_id())) return false;
+  const std::pair<std::int32_t, std::int64_t> position{d->partition(), d->offset()};
+  Assembly& a = assembling_[position];
+  if (a.parts.empty()) {
+    a.event_id = d->event_id();
+    a.parts.resize(static_cast<std::size_t>(d->parts()));
+  }
+  if (d->part() < 1 || d->part() > d->parts() || a.parts.size() != static_cast<std::size_t>(d->parts())) {
+    return false;  // not ours to judge: reconcile names such a journal
+  }
+  auto& slot = a.parts[static_cast<std::size_t>(d->part() - 1)];
+  if (slot != nullptr) return false;
+  slot = std::make_unique<v1::Decision>(std::move(*d));
+  if (++a.received < a.parts.size()) return false;
+  *d = std::move(*a.parts[0]);
+  for (std::size_t k = 1; k < a.parts.size(); ++k) {
+    for (auto& effect : *a.parts[k]->mutable_effects()) d->add_effects()->Swap(&effect);
+  }
+  d->clear_part();
+  d->clear_parts();
+  assembling_.erase(position);
+  return true;
 }
 
 void Ingest::match(const v1::Decision& d) {
@@ -339,7 +370,10 @@ std::unique_ptr<Ingest::Submission> Ingest::take(Submission* s) {
       for (auto it = begin; it != end;) {
         it = it->second == s ? waiting_.erase(it) : std::next(it);
       }
-      if (!waiting_.contains(e.event_id())) early_.erase(e.event_id());
+      if (!waiting_.contains(e.event_id())) {
+        early_.erase(e.event_id());
+        std::erase_if(assembling_, [&](const auto& a) { return a.second.event_id == e.event_id(); });
+      }
     }
   }
   auto it = pending_.find(s);

@@ -110,6 +110,7 @@ class Ingest {
   static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   void delivered(Record* record, const rd_kafka_message_t& m);
   void read_decisions();
+  bool assemble(v1::Decision* d);
   void match(const v1::Decision& d);
   bool try_decide(Submission* s, Record* r, std::int64_t seq, std::string json);
   // Removes a finished submission and returns it; call `done` outside mu_.
@@ -129,6 +130,14 @@ class Ingest {
   // Event id -> waiting submissions, and decisions that came early.
   std::unordered_multimap<std::string, Submission*> waiting_;
   std::unordered_map<std::string, std::vector<EarlyDecision>> early_;
+  // The parts read so far of decisions of several records that a request
+  // waits for, by input position; dropped when no request waits any more.
+  struct Assembly {
+    std::string event_id;
+    std::vector<std::unique_ptr<v1::Decision>> parts;  // by part - 1
+    std::size_t received = 0;
+  };
+  std::map<std::pair<std::int32_t, std::int64_t>, Assembly> assembling_;
   bool reader_assigned_ = false;
 
   std::atomic<bool> stop_{false};

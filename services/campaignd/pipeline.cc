@@ -623,18 +623,15 @@ void Pipeline::decide_chunk(Job* job, std::size_t begin, std::size_t end, Outcom
     const rd_kafka_message_t& m = *job->records[i];
     const Position position{m.partition, m.offset};
     counter->add(verdict);
+    // One record per part (CONTRACT §3 "Parts"): most decisions have one.
+    const std::int64_t parts = verdict.parts();
     if (options_.decisions_format == DecisionsFormat::kProtobuf) {
       // Straight into the outbox: building the message first cost more
       // than deciding (encode.h).
-      job->outbox.add(verdict.seq, m.partition, key_of(m), [&](std::string* out) {
-        append_decision_pb(engine_->state(), verdict, *decodable_[k], position, out);
-      });
-      return;
-    }
-    auto* decision = google::protobuf::Arena::CreateMessage<v1::Decision>(&job->arena);
-    encode_decision(engine_->state(), verdict, *decodable_[k], position, decision);
-    job->decisions.emplace_back(i, decision);
-  });
+      for (std::int64_t part = 0; part < parts; ++part) {
+        job->outbox.add(verdict.seq + part, m.partition, key_of(m), [&](std::string* out) {
+          append_decision_part_pb(engine_->state(), verdict, *decodable_[k], position, part, out);
+        });
       }
       return;
     }

@@ -140,7 +140,9 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(wire, d.SerializeAsString()) << "append_decision_pb differs from the message, for " << env.event_id();
     EXPECT_THAT(engine_.check_invariants(), ::testing::IsEmpty()) << "after event " << env.event_id();
     EXPECT_EQ(d.seq(), expected_seq_) << "seq must start at 1 and have no gaps";
-    expected_seq_ = d.seq() + 1;
+    expect_parts_make_the_whole(verdict, env, Position{0, offset}, d);
+    expected_seq_ = d.seq() + verdict.parts();
+    EXPECT_EQ(engine_.state().next_seq, expected_seq_) << "each part takes a seq";
     EXPECT_EQ(d.partition(), 0);
     EXPECT_EQ(d.offset(), offset);
     EXPECT_EQ(d.event_id(), env.event_id());
@@ -152,6 +154,42 @@ class EngineTest : public ::testing::Test {
       EXPECT_EQ(d.reason(), "");
     }
     return d;
+  }
+
+  // CONTRACT §3 "Parts": the records a decision is published as carry at
+  // most 256 effects each, consecutive seqs, the same echo fields, part
+  // 1..n and parts n (neither for one record), and their effects in order
+  // are the whole decision's.
+  void expect_parts_make_the_whole(const Verdict& verdict, const Envelope& env, const Position& position,
+                                   const Decision& whole) {
+    const std::int64_t parts = verdict.parts();
+    Decision joined;
+    for (std::int64_t k = 0; k < parts; ++k) {
+      Decision part;
+      encode_decision_part(engine_.state(), verdict, env, position, k, &part);
+      std::string wire;
+      append_decision_part_pb(engine_.state(), verdict, env, position, k, &wire);
+      EXPECT_EQ(wire, part.SerializeAsString()) << "append_decision_part_pb differs, part " << k;
+      EXPECT_LE(part.effects_size(), 256);
+      EXPECT_EQ(part.seq(), whole.seq() + k);
+      EXPECT_EQ(part.part(), parts == 1 ? 0 : k + 1);
+      EXPECT_EQ(part.parts(), parts == 1 ? 0 : parts);
+      EXPECT_EQ(part.event_id(), whole.event_id());
+      EXPECT_EQ(part.outcome(), whole.outcome());
+      EXPECT_EQ(part.reason(), whole.reason());
+      EXPECT_EQ(part.offset(), whole.offset());
+      if (k + 1 < parts) {
+        EXPECT_EQ(part.effects_size(), 256) << "only the last part may be short";
+      }
+      if (k == 0) {
+        joined = part;
+        joined.clear_part();
+        joined.clear_parts();
+      } else {
+        for (const auto& e : part.effects()) *joined.add_effects() = e;
+      }
+    }
+    EXPECT_EQ(joined.SerializeAsString(), whole.SerializeAsString()) << "the parts joined are not the decision";
   }
 
   Decision apply_json(const std::string& json) { return apply(envelope(json)); }

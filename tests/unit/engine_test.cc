@@ -1389,6 +1389,79 @@ TEST_F(Close, ReleasesCouponsThenMessageCashInOrder) {
   EXPECT_EQ(f.coupons.outstanding, 0);
 }
 
+// CONTRACT §3 "Parts": the fixture's apply() checks every decision's parts
+// (at most 256 effects each, consecutive seqs, the whole when joined); these
+// tests put decisions on both sides of the boundary.
+class Parts : public EngineTest {
+ protected:
+  // camp-a with room for 100,000 coupons of 1,000.
+  void define_big() {
+    CampaignSpec spec;
+    spec.funders = R"([{"funderId":"gov","budget":"100000000","shareBps":10000}])";
+    define(spec);
+  }
+  // Grants `n` coupons of camp-a at the current time.
+  void grant_many(int n) {
+    for (int i = 0; i < n; ++i) ASSERT_EQ(verdict(issue("camp-a", "u" + std::to_string(i))), "APPLIED");
+  }
+  std::int64_t next_seq() const { return engine_.state().next_seq; }
+};
+
+TEST_F(Parts, ACloseOfExactly256EffectsIsOneRecord) {
+  // Proves the boundary: 256 effects are one record (no part fields); the
+  // next decision takes the next seq.
+  define_big();
+  grant_many(256);
+  const std::int64_t before = next_seq();
+  Decision d = status("camp-a", "CLOSED");
+  EXPECT_EQ(d.effects_size(), 256);
+  EXPECT_EQ(d.parts(), 0);
+  EXPECT_EQ(next_seq(), before + 1);
+}
+
+TEST_F(Parts, ACloseOf257EffectsIsTwoRecords) {
+  // Proves one effect past the boundary makes a second part of one effect,
+  // and the next decision's seq skips the second part's.
+  define_big();
+  grant_many(257);
+  const std::int64_t before = next_seq();
+  Decision d = status("camp-a", "CLOSED");
+  EXPECT_EQ(d.effects_size(), 257);
+  EXPECT_EQ(engine_.state().next_seq, before + 2);
+  EXPECT_EQ(verdict(issue("camp-a", "late")), "REJECTED CAMPAIGN_NOT_ACTIVE");  // seq before + 2 (apply())
+}
+
+TEST_F(Parts, AnExpiryOfThousandsOfCouponsIsPublishedInParts) {
+  // Proves the largest fan-out of an event, the expiries of a clock jump,
+  // comes out in ceil(n / 256) parts (checked in apply()), with the event's
+  // own effect last.
+  define_big();
+  grant_many(3'000);
+  now_ += 60 * kDay;
+  const std::int64_t before = next_seq();
+  Decision d = issue("camp-a", "after");
+  EXPECT_EQ(d.effects_size(), 3'001);
+  EXPECT_TRUE(d.effects(3'000).has_coupon_granted());
+  EXPECT_EQ(next_seq(), before + 12);  // ceil(3001 / 256)
+  EXPECT_EQ(campaign_figures("camp-a").coupons.expired, 3'000);
+}
+
+TEST_F(Parts, WelcomeGrantsAcrossManyCampaignsArePublishedInParts) {
+  // Proves the welcome fan-out (one grant or refusal per CHANNEL_ADDED
+  // campaign) crosses the boundary like any other.
+  for (int c = 0; c < 300; ++c) {
+    CampaignSpec spec;
+    spec.id = "w" + std::to_string(1000 + c);
+    spec.trigger = "CHANNEL_ADDED";
+    define(spec);
+  }
+  store("m1");
+  const std::int64_t before = next_seq();
+  Decision d = add_friend("m1", "u1");
+  EXPECT_EQ(d.effects_size(), 300);
+  EXPECT_EQ(next_seq(), before + 2);
+}
+
 TEST_F(Close, ClosedCampaignNoLongerPaysMessages) {
   // Proves a closed campaign's message cash is gone: the next message is paid
   // by the merchant in full.
