@@ -22,6 +22,7 @@
 #include "services/campaignd/api.h"
 #include "services/campaignd/ingest.h"
 #include "services/campaignd/pipeline.h"
+#include "services/http/fd_limit.h"
 #include "services/kafka/dev_broker.h"
 #include "services/kafka/envelope_producer.h"
 #include "services/malloc/allocator.h"
@@ -154,7 +155,8 @@ int main(int argc, char** argv) {
   app.add_option("--http-threads", http_threads, "HTTP I/O threads")->check(CLI::Range(1, 64));
   int http_request_timeout_ms = 10'000;
   std::size_t http_max_connections = 1024;
-  app.add_option("--http-max-connections", http_max_connections, "Most open HTTP connections")
+  auto* max_connections_option =
+      app.add_option("--http-max-connections", http_max_connections, "Most open HTTP connections")
       ->check(CLI::Range(1, 100'000));
   app.add_option("--http-request-timeout-ms", http_request_timeout_ms,
                  "Longest time a client may take to send one request")
@@ -172,6 +174,22 @@ int main(int argc, char** argv) {
     std::cerr << "campaignd: " << e.what() << "\nusage: campaignd --brokers embedded|LIST --state-dir DIR [options]; "
               << "see campaignd --help\n";
     return kExitUsage;
+  }
+  // Before RocksDB, librdkafka or the server open anything. The default cap
+  // shrinks to what the descriptor limit allows; a cap the user gave that
+  // does not fit is refused.
+  dangol::http::FdLimit fd_limit;
+  if (std::string why;
+      !dangol::http::raise_fd_limit(http_address.empty() ? 0 : http_max_connections, &fd_limit, &why)) {
+    const bool shrinkable = max_connections_option->count() == 0 &&
+                            fd_limit.soft > dangol::http::kReservedDescriptors + 16;
+    if (!shrinkable) {
+      std::cerr << "campaignd: " << why << "\n";
+      return kExitUsage;
+    }
+    http_max_connections = static_cast<std::size_t>(fd_limit.soft - dangol::http::kReservedDescriptors);
+    spdlog::warn("campaignd: --http-max-connections lowered to {} to fit the descriptor limit {}",
+                 http_max_connections, fd_limit.soft);
   }
   std::string http_host;
   std::uint16_t http_port = 0;
