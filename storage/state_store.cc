@@ -1,5 +1,9 @@
 #include "storage/state_store.h"
 
+#include <sys/statvfs.h>
+
+#include <filesystem>
+
 #include <rocksdb/db.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
@@ -53,6 +57,52 @@ Status from_rocks(const rocksdb::Status& s, std::string_view context) {
   return Status::IOError(std::move(message));
 }
 
+// The memtable's size (store_options()): a flush writes a table of up to
+// this much, so a commit needs that room besides its own bytes.
+constexpr std::uint64_t kWriteBufferBytes = 16 << 20;
+// What a commit keeps free besides its batch: a memtable flush, and a
+// margin for the manifest and the WAL's next file.
+constexpr std::uint64_t kReserveBytes = kWriteBufferBytes + (4 << 20);
+
+std::string mebibytes(std::uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+// Bytes an unprivileged writer may still use on the filesystem of `dir`;
+// false if that cannot be told (then RocksDB finds out on its own).
+bool free_bytes(const std::string& dir, std::uint64_t* out) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return false;
+  *out = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  return true;
+}
+
+// A write that fails for space inside RocksDB can abort the process
+// (Debian's build keeps its assertions, and a failed append followed by a
+// sync trips one), so campaignd checks the room first and stops with a
+// status instead: nothing is lost, as the batch was never written.
+Status ensure_room(const std::string& dir, std::uint64_t bytes, std::string_view what) {
+  std::uint64_t free = 0;
+  if (!free_bytes(dir, &free)) return Status::OK();
+  const std::uint64_t need = bytes + kReserveBytes;
+  if (free >= need) return Status::OK();
+  return Status::IOError("no space left on device: " + dir + " has " + mebibytes(free) + " free, and " +
+                         std::string(what) + " needs " + mebibytes(need) + " (" + mebibytes(bytes) +
+                         " plus room for a memtable flush); free space or move the state dir to a larger disk");
+}
+
+// Bytes of the WALs in `dir`, which opening replays into a table.
+std::uint64_t wal_bytes(const std::string& dir) {
+  std::error_code ec;
+  std::uint64_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".log") total += entry.file_size(ec);
+  }
+  return total;
+}
+
 rocksdb::Options store_options() {
   rocksdb::Options options;
   options.create_if_missing = true;
@@ -64,7 +114,7 @@ rocksdb::Options store_options() {
   options.avoid_flush_during_recovery = true;
   // The unflushed tail bounds the replay: a small memtable keeps it to a
   // few batches.
-  options.write_buffer_size = 16 << 20;
+  options.write_buffer_size = kWriteBufferBytes;
   options.max_total_wal_size = 64 << 20;
   options.level_compaction_dynamic_level_bytes = true;
   // Event-id chunks are random hashes; LZ4 costs little where it gains nothing
@@ -519,10 +569,14 @@ StateStore::~StateStore() {
 }
 
 Status StateStore::open(const std::string& dir, std::unique_ptr<StateStore>* out) {
+  if (std::filesystem::exists(dir)) {
+    if (Status st = ensure_room(dir, wal_bytes(dir), "opening the store"); !st.ok()) return st;
+  }
   rocksdb::DB* raw = nullptr;
   Status st = from_rocks(rocksdb::DB::Open(store_options(), dir, &raw), "opening state store " + dir);
   if (!st.ok()) return st;
   std::unique_ptr<StateStore> store(new StateStore(std::unique_ptr<rocksdb::DB>(raw)));
+  store->dir_ = dir;
   st = store->flush_replayed_wal();
   if (st.ok()) st = store->check_version();
   if (!st.ok()) return st;
@@ -621,6 +675,7 @@ Status StateStore::commit(Engine& engine, const std::map<std::int32_t, std::int6
   rocksdb::WriteBatch batch;
   Status st = build(engine, next_offsets, next_batch_, &batch);
   if (st.ok()) st = put_outbox(entries, &batch);
+  if (st.ok()) st = ensure_room(dir_, batch.GetDataSize(), "a commit");
   if (st.ok()) st = write_batch(&batch);
   if (!st.ok()) return st;
   note_outbox_record(entries);
@@ -644,7 +699,8 @@ Status StateStore::prepare(Engine& engine, const std::map<std::int32_t, std::int
 
 Status StateStore::write(PendingCommit* pending, const OutboxBatch& outbox) {
   if (pending->empty()) return Status::InvalidArgument("state store: write() of a batch that was not prepared");
-  Status st = put_outbox(outbox, pending->batch_.get());
+  Status st = ensure_room(dir_, pending->bytes() + outbox.record().size(), "a commit");
+  if (st.ok()) st = put_outbox(outbox, pending->batch_.get());
   if (st.ok()) st = write_batch(pending->batch_.get());
   if (st.ok()) note_outbox_record(outbox);
   pending->batch_->Clear();
@@ -729,6 +785,7 @@ Status StateStore::trim_outbox(std::int64_t up_to_seq_inclusive, const std::map<
     if (!st.ok()) return st;
   }
   if (up_to_seq_inclusive <= trimmed_ && floors.empty()) return Status::OK();
+  if (Status st = ensure_room(dir_, 1 << 20, "trimming the outbox"); !st.ok()) return st;
   rocksdb::WriteBatch batch;
   std::string mark;
   Writer(&mark).i64(std::max(up_to_seq_inclusive, trimmed_));

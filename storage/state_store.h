@@ -256,6 +256,7 @@ class StateStore {
   void note_outbox_record(const OutboxBatch& outbox);
 
   std::unique_ptr<rocksdb::DB> db_;
+  std::string dir_;
   bool loaded_ = false;
   std::uint64_t next_batch_ = 0;  // numbers the append-only chunks
   std::atomic<std::size_t> last_commit_bytes_{0};

@@ -260,7 +260,7 @@ http::Response Api::route(const http::Request& request, const Target& target, co
 
 http::Response Api::get_ready() {
   if (!pipeline_.stats().ready.load()) {
-    return error(Status::service_unavailable, "recovering: not consuming yet");
+    return error(Status::service_unavailable, pipeline_.stats().not_ready_reason());
   }
   std::int64_t next_seq = 0;
   (void)pipeline_.read_state([&](const Engine& e) { next_seq = e.state().next_seq; });

@@ -39,6 +39,41 @@ bool decode_record(const rd_kafka_message_t& m, v1::Envelope* out, std::string* 
   return true;
 }
 
+// The largest decision record campaignd can write, in bytes: a part of 256
+// redemptionSettled effects (the effect with the most fields) with every id
+// at its longest, 8 funders, amounts of 16 digits, an event id of 256 bytes
+// that JSON must escape, and allowance for the key and headers.
+std::int64_t largest_decision_record_bytes(bool json) {
+  v1::Decision d;
+  d.set_event_id(std::string(256, '\x01'));
+  d.set_shard(INT32_MAX), d.set_seq(INT64_MAX), d.set_partition(INT32_MAX), d.set_offset(INT64_MAX);
+  d.mutable_occurred_at()->set_seconds(253402300799), d.mutable_occurred_at()->set_nanos(999999999);
+  d.set_outcome(v1::Decision::APPLIED);
+  d.set_reason(std::string(32, 'R'));
+  d.set_detail(std::string(512, 'D'));
+  d.set_part(INT32_MAX), d.set_parts(INT32_MAX);
+  constexpr std::int64_t kAmount = -999'999'999'999'999'9;
+  for (std::size_t i = 0; i < kMaxEffectsPerPart; ++i) {
+    auto* r = d.add_effects()->mutable_redemption_settled();
+    r->set_coupon_id(std::string(200, 'c')), r->set_campaign_id(std::string(64, 'k'));
+    r->set_merchant_id(std::string(64, 'm'));
+    r->set_order_amount(kAmount), r->set_discount(kAmount), r->set_released(kAmount);
+    for (int f = 0; f < 8; ++f) {
+      for (auto* split : {r->add_split(), r->add_released_split()}) {
+        split->set_funder_id(std::string(64, 'f')), split->set_amount(kAmount);
+      }
+    }
+  }
+  std::string value;
+  if (json) {
+    json::append_decision(d, &value);
+  } else {
+    d.SerializeToString(&value);
+  }
+  constexpr std::int64_t kKeyAndHeaders = 1'024;  // a routing key is an id of <= 64 bytes; shard, seq, epoch
+  return static_cast<std::int64_t>(value.size()) + kKeyAndHeaders;
+}
+
 std::string_view key_of(const rd_kafka_message_t& m) {
   return m.key ? std::string_view(static_cast<const char*>(m.key), m.key_len) : std::string_view();
 }
@@ -84,6 +119,10 @@ bool Pipeline::run(const std::atomic<bool>& stop, std::string* error) {
       std::lock_guard lock(jobs_mutex_);
       reload = reload_needed_ || !commit_error_.empty();
     }
+    if (failed_permanently(error)) {
+      (void)stop_workers(nullptr);
+      return false;
+    }
     if (reload || publish_failed_) {
       if (!restart(stop, reload, error)) return false;
       continue;
@@ -112,20 +151,26 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
   // The broker side of recovery (the topics, the tails of the decisions and
   // DLQ topics) overlaps loading the state: they share nothing, and loading
   // takes longer.
-  bool tails_read = false;
-  std::thread tails([this, &tails_read] {
+  bool tails_read = false, limits_ok = true;
+  std::string limits_error;
+  std::thread tails([this, &tails_read, &limits_ok, &limits_error] {
     kafka::Status s = ensure_topics();
     // recover() tries again and reports errors it cannot wait out; a wait
     // is reported at once rather than after the second try.
     if (!s.ok() && (s.retriable() || s.code() == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)) log_topics_wait(s);
+    if (s.ok()) limits_ok = check_record_limits(&limits_error);
     tails_read = s.ok() && read_published_positions();
   });
   const bool loaded = load_state(error);
   tails.join();
   if (!loaded) return false;
+  if (!limits_ok) {
+    *error = limits_error;
+    return false;
+  }
   store_open_ = true;
   if (!recover(stop, error, tails_read)) return false;
-  stats_.ready = true;
+  stats_.set_ready();
   start_workers();
   return true;
 }
@@ -136,12 +181,21 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
 // rest.
 bool Pipeline::restart(const std::atomic<bool>& stop, bool reload, std::string* error) {
   if (!stop_workers(error)) return false;
-  stats_.ready = false;
+  const kafka::Status& failure = producer_->first_error();
+  stats_.set_not_ready("recovering: " + (reload ? std::string("a batch was not committed")
+                                               : "publishing failed: " + failure.message()));
   quiesce_producer();
+  if (failed_permanently(error)) return false;
+  if (producer_->fatal() || dlq_producer_->fatal()) {
+    // An idempotent producer that lost its guarantees stays unusable: a
+    // new one starts a new producer id (recovery resends what is missing).
+    spdlog::warn("campaignd: replacing the producers after a fatal error: {}", failure.message());
+    if (!make_producers(error)) return false;
+  }
   backoff(stop);
   if (reload && !load_state(error)) return false;
   if (!recover(stop, error)) return false;
-  stats_.ready = true;
+  stats_.set_ready();
   start_workers();
   return true;
 }
@@ -154,30 +208,7 @@ bool Pipeline::open(std::string* error) {
   }
   spdlog::info("campaignd: opened {} in {:.3f} s", options_.state_dir, seconds_since(started));
 
-  kafka::ProducerOptions producer_options;
-  producer_options.bootstrap_servers = options_.bootstrap_servers;
-  producer_options.message_timeout_ms = static_cast<int>(options_.broker_timeout.count());
-  producer_options.config = {{"batch.num.messages", std::to_string(kProduceBatchRecords)}};
-  producer_options.on_delivery = [this](const kafka::Delivery& d) {
-    if (d.tag != 0) return;  // dead letters are flushed synchronously
-    if (!d.status->ok()) {
-      publish_failed_ = true;
-      return;
-    }
-    in_flight_.delivered(static_cast<std::int64_t>(d.id), d.offset);
-    stats_.decisions_published++;
-  };
-  if (auto s = kafka::Producer::create(producer_options, &producer_); !s.ok()) {
-    *error = s.message();
-    return false;
-  }
-  // Dead letters have their own producer: the committer thread flushes
-  // them before a commit while the publisher thread uses the other one.
-  producer_options.on_delivery = nullptr;
-  if (auto s = kafka::Producer::create(producer_options, &dlq_producer_); !s.ok()) {
-    *error = s.message();
-    return false;
-  }
+  if (!make_producers(error)) return false;
   kafka::ConsumerOptions consumer_options;
   consumer_options.bootstrap_servers = options_.bootstrap_servers;
   consumer_options.group_id = options_.group_id;
@@ -186,6 +217,74 @@ bool Pipeline::open(std::string* error) {
     *error = s.message();
     return false;
   }
+  return true;
+}
+
+namespace {
+// A delivery error that no retry can fix: the topic refuses the record (too
+// large, invalid), or campaignd may not write there.
+bool is_permanent(const kafka::Status& s) {
+  if (s.ok() || s.retriable() || s.fatal()) return false;
+  switch (s.code()) {
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:     // quiesce_producer() dropped it: the outbox has it
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case RD_KAFKA_RESP_ERR__DESTROY:
+      return false;
+    default:
+      return true;
+  }
+}
+}  // namespace
+
+// The decisions and dead-letter producers, new (at open, and after a fatal
+// error made the old ones unusable).
+bool Pipeline::make_producers(std::string* error) {
+  kafka::ProducerOptions producer_options;
+  producer_options.bootstrap_servers = options_.bootstrap_servers;
+  producer_options.message_timeout_ms = static_cast<int>(options_.broker_timeout.count());
+  producer_options.config = {{"batch.num.messages", std::to_string(kProduceBatchRecords)}};
+  producer_options.on_delivery = [this](const kafka::Delivery& d) {
+    if (d.tag != 0) return;  // dead letters are flushed synchronously
+    if (!d.status->ok()) {
+      if (is_permanent(*d.status)) {
+        fail_permanently(options_.decisions_topic + " refused the decision of seq " + std::to_string(d.id) + " (" +
+                         std::to_string(d.bytes) + " bytes; the topic takes " +
+                         std::to_string(decisions_record_bytes_max_) + ") for good: " + d.status->message());
+      }
+      publish_failed_ = true;
+      return;
+    }
+    in_flight_.delivered(static_cast<std::int64_t>(d.id), d.offset);
+    stats_.decisions_published++;
+  };
+  producer_.reset();
+  if (auto s = kafka::Producer::create(producer_options, &producer_); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
+  // Dead letters have their own producer: the committer thread flushes
+  // them before a commit while the publisher thread uses the other one.
+  producer_options.on_delivery = nullptr;
+  dlq_producer_.reset();
+  if (auto s = kafka::Producer::create(producer_options, &dlq_producer_); !s.ok()) {
+    *error = s.message();
+    return false;
+  }
+  return true;
+}
+
+void Pipeline::fail_permanently(std::string why) {
+  std::lock_guard lock(permanent_mutex_);
+  if (permanent_error_.empty()) {
+    permanent_error_ = std::move(why);
+    stats_.set_not_ready("stopping: " + permanent_error_);
+  }
+}
+
+bool Pipeline::failed_permanently(std::string* error) {
+  std::lock_guard lock(permanent_mutex_);
+  if (permanent_error_.empty()) return false;
+  *error = permanent_error_;
   return true;
 }
 
@@ -215,6 +314,7 @@ bool Pipeline::load_state(std::string* error) {
 bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool tails_read) {
   auto started = Clock::now();
   for (; !stop.load(); tails_read = false) {
+    if (failed_permanently(error)) return false;
     if (!tails_read) {
       if (auto s = ensure_topics(); !s.ok()) {
         if (!s.retriable() && s.code() != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
@@ -222,10 +322,13 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
           return false;
         }
         log_topics_wait(s);
+        stats_.set_not_ready("waiting for the brokers and topics: " + s.message());
         backoff(stop);
         continue;
       }
       if (!read_published_positions()) {
+        stats_.set_not_ready("recovering: cannot read the tails of " + options_.decisions_topic + " and " +
+                             options_.dlq_topic + " (brokers unreachable?)");
         backoff(stop);
         continue;
       }
@@ -234,7 +337,11 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
       *error = s;
       return false;
     }
+    if (!check_record_limits(error)) return false;
     if (!republish_outbox()) {
+      if (failed_permanently(error)) return false;
+      stats_.set_not_ready("recovering: the outbox is not delivered yet: " + producer_->first_error().message());
+      refresh_lag();
       backoff(stop);
       continue;
     }
@@ -249,6 +356,49 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
     return true;
   }
   return true;
+}
+
+// The largest record campaignd writes must fit both topics: a decision
+// part (at most 256 effects, whatever the ids) in the decisions topic, and
+// a dead letter (cut to fit) in the DLQ. Reads the topics' max.message.bytes
+// once; where the brokers do not answer DescribeConfigs (the development
+// broker), Kafka's default is assumed, and the log says so.
+bool Pipeline::check_record_limits(std::string* error) {
+  if (record_limits_checked_) return true;
+  bool ok = true;
+  [&] {
+    // librdkafka refuses larger records itself (message.max.bytes default).
+    constexpr std::int64_t kClientMax = 1'000'000;
+    constexpr std::int64_t kKafkaDefault = 1'048'588;
+    std::map<std::string, std::int64_t> limits;
+    if (auto s = kafka::topics_max_message_bytes(producer_->handle(), {options_.decisions_topic, options_.dlq_topic},
+                                                 std::chrono::milliseconds(1'500), &limits);
+        !s.ok()) {
+      spdlog::info("campaignd: the topics' max.message.bytes is not known ({}); assuming Kafka's default of {} bytes",
+                   s.message(), kKafkaDefault);
+    }
+    auto limit_of = [&](const std::string& topic) {
+      auto it = limits.find(topic);
+      return std::min(it == limits.end() ? kKafkaDefault : it->second, kClientMax);
+    };
+    const std::int64_t decisions_max = limit_of(options_.decisions_topic);
+    const std::int64_t dlq_max = limit_of(options_.dlq_topic);
+    const std::int64_t largest = largest_decision_record_bytes(options_.decisions_format == DecisionsFormat::kJson);
+    if (largest > decisions_max) {
+      *error = options_.decisions_topic + " takes records of at most " + std::to_string(decisions_max) +
+               " bytes (max.message.bytes), but a decision part of 256 effects can take " + std::to_string(largest) +
+               " bytes: raise the topic's max.message.bytes";
+      ok = false;
+      return;
+    }
+    dlq_record_bytes_max_ = static_cast<std::size_t>(dlq_max);
+    decisions_record_bytes_max_ = decisions_max;
+    record_limits_checked_ = true;
+    spdlog::info("campaignd: records fit: the largest decision part is {} bytes ({} takes {}); dead letters are cut "
+                 "to fit {} bytes",
+                 largest, options_.decisions_topic, decisions_max, dlq_max);
+  }();
+  return ok;
 }
 
 // A state dir older than the decisions topic (restored from a checkpoint)
@@ -444,6 +594,11 @@ bool Pipeline::publish(std::int64_t seq, std::int32_t partition, std::string_vie
   record.id = static_cast<std::uint64_t>(seq);
   in_flight_.sent(seq, partition, false);
   if (auto s = producer_->produce(record); !s.ok()) {
+    if (is_permanent(s)) {
+      fail_permanently(options_.decisions_topic + " refused the decision of seq " + std::to_string(seq) + " (" +
+                       std::to_string(value.size()) + " bytes; the topic takes " +
+                       std::to_string(decisions_record_bytes_max_) + ") for good: " + s.message());
+    }
     spdlog::warn("campaignd: publishing seq {} failed: {}", seq, s.message());
     publish_failed_ = true;
     return false;
@@ -565,7 +720,10 @@ bool Pipeline::run_batch(std::string* error) {
     }
     spdlog::warn("campaignd: consuming: {}", s.message());
   }
-  if (job.records.empty()) return true;
+  if (job.records.empty()) {
+    check_brokers();
+    return true;
+  }
 
   const double poll_ms = seconds_since(poll_started) * 1e3;
   const auto started = Clock::now();
@@ -666,6 +824,43 @@ void Pipeline::publish_batch_stats(const std::map<std::pair<std::string, std::st
   std::lock_guard lock(stats_.mutex);
   for (const auto& [key, n] : decisions) stats_.shared.decisions[key] += n;
   stats_.shared.lag = std::move(lag);
+}
+
+// The lag while nothing is decided (recovering, publishing stuck): every
+// event behind the stored offsets is undecided, from the brokers' ends.
+void Pipeline::refresh_lag() {
+  std::vector<kafka::PartitionWatermarks> ends;
+  for (std::int32_t p = 0; p < partitions_; ++p) ends.push_back({options_.events_topic, p});
+  if (ends.empty() || !consumer_->watermarks(&ends, std::chrono::milliseconds(1'000)).ok()) return;
+  std::map<std::int32_t, std::int64_t> lag;
+  for (const auto& e : ends) {
+    auto next = next_offsets_.find(e.partition);
+    lag[e.partition] = std::max<std::int64_t>(0, e.high - (next == next_offsets_.end() ? e.low : next->second));
+  }
+  std::lock_guard lock(stats_.mutex);
+  stats_.shared.lag = std::move(lag);
+}
+
+// While idle, asks the brokers for metadata every two seconds, so that
+// /readyz says when they are unreachable although nothing needs them yet.
+void Pipeline::check_brokers() {
+  constexpr auto kEvery = std::chrono::seconds(2);
+  if (Clock::now() - brokers_checked_ < kEvery) return;
+  brokers_checked_ = Clock::now();
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_->handle(), 0, nullptr, &metadata, 1'000);
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (brokers_unreachable_) {
+      spdlog::info("campaignd: brokers reachable again");
+      brokers_unreachable_ = false;
+      stats_.set_ready();
+    }
+    return;
+  }
+  if (!brokers_unreachable_) spdlog::warn("campaignd: brokers unreachable: {}", rd_kafka_err2str(err));
+  brokers_unreachable_ = true;
+  stats_.set_not_ready(std::string("brokers unreachable: ") + rd_kafka_err2str(err));
 }
 
 // -------------------------------------------- the committer and publisher
@@ -825,6 +1020,7 @@ bool Pipeline::deliver_dead_letters(const Job& job) {
     if (!dead_letter(*job.records[index], why)) return false;
   }
   if (auto s = dlq_producer_->flush(options_.broker_timeout); !s.ok()) {
+    if (is_permanent(s)) fail_permanently(options_.dlq_topic + " refused a dead letter for good: " + s.message());
     spdlog::warn("campaignd: dead letters not delivered: {}", s.message());
     return false;
   }
@@ -840,18 +1036,38 @@ bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error
   if (done != dead_lettered_.end() && done->second.contains(m.offset)) return true;
   const std::string partition = std::to_string(m.partition);
   const std::string offset = std::to_string(m.offset);
-  const kafka::Header headers[] = {{"error", error}, {"partition", partition}, {"offset", offset}};
+  const std::string original_size = std::to_string(m.payload ? m.len : 0);
+  // The DLQ takes records of at most dlq_record_bytes_max_ bytes, and the
+  // events topic may hold larger ones: such a value is cut to fit, and the
+  // header `truncated` gives its original size. A record the DLQ refused
+  // would block its partition for ever.
+  std::string_view key = key_of(m);
+  std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  constexpr std::size_t kRecordOverhead = 512;  // batch and record framing, header names
+  const std::size_t room = dlq_record_bytes_max_ - std::min(dlq_record_bytes_max_, kRecordOverhead);
+  const std::size_t fixed = error.size() + partition.size() + offset.size() + original_size.size();
+  key = key.substr(0, std::min(key.size(), room / 4));  // a key is an id: a huge one is hostile too
+  const std::size_t value_room = room - std::min(room, fixed + key.size());
+  const bool truncated = value.size() > value_room;
+  if (truncated) value = value.substr(0, value_room);
+  const kafka::Header headers[] = {
+      {"error", error}, {"partition", partition}, {"offset", offset}, {"truncated", original_size}};
   kafka::OutRecord record;
   record.topic = options_.dlq_topic;
-  record.key = key_of(m);
-  record.value = std::string_view(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  record.key = key;
+  record.value = value;
   record.partition = m.partition;
-  record.headers = headers;
+  record.headers = std::span<const kafka::Header>(headers, truncated ? 4 : 3);
   record.tag = 1;
   if (auto s = dlq_producer_->produce(record); !s.ok()) {
+    if (is_permanent(s)) fail_permanently(options_.dlq_topic + " refused a dead letter for good: " + s.message());
     spdlog::warn("campaignd: dead-lettering {}[{}]@{} failed: {}", options_.events_topic, m.partition, m.offset,
                  s.message());
     return false;
+  }
+  if (truncated) {
+    spdlog::warn("campaignd: dead-lettered {}[{}]@{} cut from {} to {} bytes to fit {}", options_.events_topic,
+                 m.partition, m.offset, original_size, value.size(), options_.dlq_topic);
   }
   dead_lettered_[m.partition].insert(m.offset);
   return true;

@@ -122,8 +122,22 @@ class LatencyHistogram {
 struct PipelineStats {
   std::atomic<std::int64_t> batches{0}, events{0}, dead_letters{0}, decisions_published{0};
   std::atomic<std::int64_t> outbox_replayed{0};
-  // Recovered and consuming (GET /readyz).
+  // Recovered and consuming (GET /readyz), and why not when not.
   std::atomic<bool> ready{false};
+  void set_ready() {
+    std::lock_guard lock(readiness_mutex);
+    not_ready_why.clear();
+    ready = true;
+  }
+  void set_not_ready(std::string why) {
+    std::lock_guard lock(readiness_mutex);
+    not_ready_why = std::move(why);
+    ready = false;
+  }
+  std::string not_ready_reason() const {
+    std::lock_guard lock(readiness_mutex);
+    return not_ready_why.empty() ? std::string("recovering: not consuming yet") : not_ready_why;
+  }
   LatencyHistogram commit_ms;  // committer thread only (logs, after it stopped)
   http::AtomicHistogram<10> commit_seconds{{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1}};
   http::AtomicHistogram<8> batch_records{{1, 10, 100, 1000, 2000, 5000, 10000, 50000}};
@@ -140,6 +154,10 @@ struct PipelineStats {
   }
   mutable std::mutex mutex;
   Snapshot shared;
+
+ private:
+  mutable std::mutex readiness_mutex;
+  std::string not_ready_why = "starting";
 };
 
 class Pipeline {
@@ -246,6 +264,15 @@ class Pipeline {
   };
 
   bool start(const std::atomic<bool>& stop, std::string* error);
+  bool make_producers(std::string* error);
+  bool check_record_limits(std::string* error);
+  void check_brokers();
+  // A permanent publishing or dead-lettering error (a record the topic
+  // refuses for good, an authorization failure): campaignd must stop, since
+  // retrying would block every later event for ever.
+  void fail_permanently(std::string why);
+  bool failed_permanently(std::string* error);
+  void refresh_lag();
   bool restart(const std::atomic<bool>& stop, bool reload, std::string* error);
   bool open(std::string* error);
   bool load_state(std::string* error);
@@ -320,6 +347,15 @@ class Pipeline {
   bool caught_up_logged_ = false;
   // A delivery failed: everything is re-derived by recover().
   std::atomic<bool> publish_failed_{false};
+  std::mutex permanent_mutex_;
+  std::string permanent_error_;  // guarded by permanent_mutex_
+  // The largest dead letter the DLQ takes (its max.message.bytes, or
+  // librdkafka's message.max.bytes if lower): a longer value is cut.
+  std::size_t dlq_record_bytes_max_ = 1'000'000;
+  bool record_limits_checked_ = false;
+  std::atomic<std::int64_t> decisions_record_bytes_max_{1'000'000};
+  bool brokers_unreachable_ = false;  // decision thread (check_brokers)
+  std::chrono::steady_clock::time_point brokers_checked_{};
   std::chrono::milliseconds backoff_{100};
 
   // A batch goes through the jobs in turn: the decision thread fills a

@@ -1,6 +1,8 @@
 #include "services/kafka/admin.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <map>
 #include <memory>
 
@@ -143,6 +145,58 @@ Status ensure_topics(rd_kafka_t* rk, const TopicNames& names, int create_partiti
     }
     rd_kafka_poll(rk, 100);
   }
+}
+
+Status topics_max_message_bytes(rd_kafka_t* rk, const std::vector<std::string>& topics,
+                                std::chrono::milliseconds timeout, std::map<std::string, std::int64_t>* bytes) {
+  char error[256];
+  std::vector<rd_kafka_ConfigResource_t*> resources;
+  for (const std::string& topic : topics) {
+    resources.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  }
+  auto destroy = [&] {
+    for (auto* r : resources) rd_kafka_ConfigResource_destroy(r);
+  };
+  std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> options(
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS));
+  if (rd_kafka_AdminOptions_set_request_timeout(options.get(), to_ms(timeout), error, sizeof error)) {
+    destroy();
+    return Status::Invalid(std::string("describing topics: ") + error);
+  }
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), options.get(), queue.get());
+  destroy();
+  std::unique_ptr<rd_kafka_event_t, EventDeleter> event(rd_kafka_queue_poll(queue.get(), to_ms(timeout) + 1000));
+  if (!event) return Status::FromCode(RD_KAFKA_RESP_ERR__TIMED_OUT, "describing topics");
+  if (rd_kafka_resp_err_t err = rd_kafka_event_error(event.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::FromCode(err, "describing topics").WithDetail(rd_kafka_event_error_string(event.get()));
+  }
+  const rd_kafka_DescribeConfigs_result_t* result = rd_kafka_event_DescribeConfigs_result(event.get());
+  std::size_t count = 0;
+  const rd_kafka_ConfigResource_t** described =
+      result ? rd_kafka_DescribeConfigs_result_resources(result, &count) : nullptr;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string context = std::string("describing topic ") + rd_kafka_ConfigResource_name(described[i]);
+    if (rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(described[i]); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* why = rd_kafka_ConfigResource_error_string(described[i]);
+      return Status::FromCode(err, context).WithDetail(why ? why : "");
+    }
+    std::size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(described[i], &entries);
+    for (std::size_t k = 0; k < entries; ++k) {
+      if (std::string_view(rd_kafka_ConfigEntry_name(configs[k])) != "max.message.bytes") continue;
+      if (const char* value = rd_kafka_ConfigEntry_value(configs[k]); value != nullptr) {
+        (*bytes)[rd_kafka_ConfigResource_name(described[i])] = std::strtoll(value, nullptr, 10);
+      }
+    }
+  }
+  for (const std::string& topic : topics) {
+    if (!bytes->contains(topic)) {
+      return Status::FromCode(RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE, "describing topic " + topic)
+          .WithDetail("no max.message.bytes in the answer");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace dangol::kafka

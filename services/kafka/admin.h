@@ -5,6 +5,8 @@
 // p of the decisions topic (and a dead letter to partition p of the DLQ).
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,5 +41,12 @@ Status ensure_topics(rd_kafka_t* rk, const TopicNames& names, int create_partiti
 // `timeout`. TOPIC_ALREADY_EXISTS counts as success.
 Status create_topics(rd_kafka_t* rk, const std::vector<std::string>& names, int partitions,
                      std::chrono::milliseconds timeout);
+
+// Each topic's max.message.bytes, the largest record batch its brokers
+// take (one DescribeConfigs request). librdkafka's mock cluster names no
+// controller and so never answers: there this times out, and the caller
+// decides what to assume.
+Status topics_max_message_bytes(rd_kafka_t* rk, const std::vector<std::string>& topics,
+                                std::chrono::milliseconds timeout, std::map<std::string, std::int64_t>* bytes);
 
 }  // namespace dangol::kafka

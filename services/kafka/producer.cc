@@ -79,7 +79,7 @@ void Producer::on_delivery_report(rd_kafka_t*, const rd_kafka_message_t* m, void
     ++self->delivered_[tag];
   }
   if (self->options_.on_delivery) {
-    Delivery d{tag, packed & kIdMask, m->partition, m->err ? -1 : m->offset, &status};
+    Delivery d{tag, packed & kIdMask, m->partition, m->err ? -1 : m->offset, &status, m->len};
     self->options_.on_delivery(d);
   }
 }

@@ -51,6 +51,7 @@ struct Delivery {
   std::int32_t partition;
   std::int64_t offset;  // -1 when failed
   const Status* status;  // ok when delivered
+  std::size_t bytes;     // of the record's value
 };
 
 struct ProducerOptions {
@@ -109,6 +110,8 @@ class Producer {
   // Records produced but without a delivery report served yet, plus events
   // waiting for poll (rd_kafka_outq_len).
   int in_flight() const { return rd_kafka_outq_len(handle_.get()); }
+  // A fatal error happened: the client can produce nothing any more.
+  bool fatal() const { return !fatal_error_.ok(); }
   // The first failed delivery or fatal error; ok if none.
   const Status& first_error() const { return first_error_; }
   // librdkafka's last client-level error text (e.g. "Connect to

@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -215,15 +216,34 @@ class CampaigndTest : public ::testing::Test {
   }
 
   // Every record decided exactly once: seq 1..n without gaps or repeats, and
-  // one decision per (partition, offset).
+  // one decision per (partition, offset), a decision of several records
+  // being its parts 1..n at consecutive seqs (CONTRACT §3 "Parts").
   void expect_exactly_once(const std::vector<Decision>& ds, std::int64_t records) {
-    ASSERT_EQ(static_cast<std::int64_t>(ds.size()), records);
     std::set<std::pair<std::int32_t, std::int64_t>> positions;
+    std::int64_t decided = 0;
     for (std::size_t i = 0; i < ds.size(); ++i) {
       ASSERT_EQ(ds[i].seq(), static_cast<std::int64_t>(i + 1)) << "seq has a gap or a repeat";
+      ASSERT_LE(ds[i].effects_size(), 256) << "seq " << ds[i].seq() << " is not cut into parts";
+      if (ds[i].part() > 1) {
+        ASSERT_GT(i, 0u);
+        const Decision& before = ds[i - 1];
+        ASSERT_EQ(ds[i].part(), before.part() + 1) << "seq " << ds[i].seq() << ": parts out of order";
+        ASSERT_EQ(ds[i].parts(), before.parts());
+        ASSERT_EQ(ds[i].partition(), before.partition());
+        ASSERT_EQ(ds[i].offset(), before.offset());
+        continue;
+      }
+      if (i > 0) {
+        ASSERT_EQ(ds[i - 1].part(), ds[i - 1].parts()) << "seq " << ds[i - 1].seq() << ": a part is missing";
+      }
       ASSERT_TRUE(positions.insert({ds[i].partition(), ds[i].offset()}).second)
           << "two decisions for partition " << ds[i].partition() << " offset " << ds[i].offset();
+      ++decided;
     }
+    if (!ds.empty()) {
+      ASSERT_EQ(ds.back().part(), ds.back().parts()) << "the last decision misses parts";
+    }
+    ASSERT_EQ(decided, records);
   }
 
   // The decisions equal `campaignctl replay` of the same events in seq order
@@ -240,7 +260,7 @@ class CampaigndTest : public ::testing::Test {
     }
     std::ofstream in(dir_ / "in-seq-order.jsonl"), journal(dir_ / "journal.jsonl");
     for (const auto& d : ds) {
-      in << events.at({d.partition(), d.offset()}) << "\n";
+      if (d.part() <= 1) in << events.at({d.partition(), d.offset()}) << "\n";
       std::string json;
       dangol::json::append_decision(d, &json);
       journal << json << "\n";
@@ -514,6 +534,161 @@ TEST_F(CampaigndTest, BrokerDownAndUpLosesNothing) {
   ASSERT_TRUE(wait_for_decisions(records, milliseconds(120'000))) << read_file(dir_ / "campaignd-faults.err");
   EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
   expect_exactly_once(without_identical_repeats(decisions()), records);
+}
+
+TEST_F(CampaigndTest, AnOversizedUndecodableRecordIsDeadLetteredCutToFit) {
+  // Proves a record of 1,048,000 bytes that is not an envelope (the events
+  // topic took it; the DLQ cannot take it whole) is dead-lettered with its
+  // value cut to fit and a `truncated` header with its original size,
+  // exactly once, and the partition moves on: the event behind it is decided.
+  // Before, the DLQ refused it (Message size too large) and campaignd tried
+  // again every 135 ms for ever.
+  const std::string garbage(1'048'000, 'g');
+  {
+    // Larger than a client takes by default (message.max.bytes 1,000,000),
+    // as a producer configured for it may write.
+    kafka::ProducerOptions options;
+    options.bootstrap_servers = broker_->bootstrap_servers();
+    options.config = {{"message.max.bytes", "2000000"}};
+    std::unique_ptr<kafka::Producer> big;
+    ASSERT_TRUE(kafka::Producer::create(options, &big).ok());
+    ASSERT_TRUE(big->produce({"campaign.events", "m-huge", garbage, 3}).ok());
+    ASSERT_TRUE(big->flush(std::chrono::seconds(30)).ok());
+  }
+  Envelope e;
+  std::string error;
+  ASSERT_TRUE(dangol::json::parse_envelope(R"({"eventId":"after-huge","occurredAt":"2026-05-01T00:00:00Z",)"
+                                           R"("merchantEnrolled":{"merchantId":"m-huge","marketId":"mk",)"
+                                           R"("category":"food"}})",
+                                           &e, &error))
+      << error;
+  ASSERT_TRUE(producer_->produce({"campaign.events", "m-huge", e.SerializeAsString(), 3}).ok());
+  ASSERT_TRUE(producer_->flush(std::chrono::seconds(30)).ok());
+  auto daemon = start_campaignd("huge", "pb");
+  ASSERT_TRUE(wait_for_decisions(1, milliseconds(30'000))) << read_file(dir_ / "campaignd-huge.out");
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  const std::string log = read_file(dir_ / "campaignd-huge.out");
+  EXPECT_NE(log.find("1 dead letters"), std::string::npos) << log;  // records, not tries
+  auto ds = decisions();
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(ds[0].event_id(), "after-huge");
+  const std::string kcat = "kcat -C -b " + broker_->bootstrap_servers() +
+                           " -t campaign.dlq -p 3 -o beginning -e -q -f '%h|%S\\n'";
+  RunResult dlq = run(kcat, dir_, 60);
+  ASSERT_EQ(dlq.exit_code, 0) << dlq.err;
+  std::istringstream lines(dlq.out);
+  std::string line;
+  int letters = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    ++letters;
+    EXPECT_NE(line.find("truncated=1048000"), std::string::npos) << line.substr(0, 300);
+    const std::int64_t size = std::stoll(line.substr(line.rfind('|') + 1));
+    EXPECT_LT(size, 1'000'000);
+    EXPECT_GT(size, 990'000);
+  }
+  EXPECT_EQ(letters, 1) << dlq.out.substr(0, 500);
+}
+
+TEST_F(CampaigndTest, ARecordTheTopicRefusesForGoodStopsWithExit3AndLosesNothing) {
+  // Proves a permanent publishing error (the broker answers "Message size
+  // too large") is not retried for ever: campaignd exits 3 with one line
+  // naming the topic, and a restart once the cause is gone decides and
+  // publishes everything exactly once.
+  std::int64_t records = produce_simulation("festival --seed 31 --events 2000");
+  constexpr std::int16_t kProduceApiKey = 0;
+  rd_kafka_mock_push_request_errors(broker_->cluster(), kProduceApiKey, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  auto daemon = start_campaignd("refused", "pb");
+  int code = -1;
+  for (auto until = Clock::now() + milliseconds(30'000); code < 0 && Clock::now() < until;) {
+    code = daemon->stop(0, milliseconds(200));  // signal 0: only waits
+  }
+  const std::string log = read_file(dir_ / "campaignd-refused.out");
+  EXPECT_EQ(code, 3) << log;
+  EXPECT_NE(log.find("campaign.decisions refused the decision of seq"), std::string::npos) << log;
+  EXPECT_NE(log.find("Message size too large"), std::string::npos) << log;
+  daemon = start_campaignd("after", "pb");
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-after.out");
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  expect_exactly_once(without_identical_repeats(decisions()), records);
+}
+
+TEST_F(CampaigndTest, ReadyzSaysWhenTheBrokersAreUnreachableWhileIdle) {
+  // Proves /readyz turns 503 with the reason within seconds of the brokers
+  // going away while campaignd has nothing to do (it stayed 200 for 80 s),
+  // and 200 again when they are back.
+  auto daemon = start_campaignd("ready", "pb", {"--http", "127.0.0.1:0"});
+  ASSERT_TRUE(wait_until_recovered("ready", milliseconds(30'000)));
+  std::string port;
+  for (auto until = Clock::now() + milliseconds(10'000); port.empty() && Clock::now() < until;) {
+    const std::string log = read_file(dir_ / "campaignd-ready.out");
+    if (auto at = log.find("HTTP API on http://127.0.0.1:"); at != std::string::npos) {
+      port = log.substr(at + 29, log.find(' ', at + 29) - at - 29);
+    }
+  }
+  ASSERT_FALSE(port.empty());
+  auto readyz = [&] {
+    return run("curl -s -w '%{http_code}' http://127.0.0.1:" + port + "/readyz", dir_, 10).out;
+  };
+  EXPECT_NE(readyz().find("200"), std::string::npos);
+  ASSERT_EQ(rd_kafka_mock_broker_set_down(broker_->cluster(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::string answer;
+  for (auto until = Clock::now() + milliseconds(10'000); Clock::now() < until;) {
+    answer = readyz();
+    if (answer.find("503") != std::string::npos) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_NE(answer.find("brokers unreachable"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("503"), std::string::npos) << answer;
+  ASSERT_EQ(rd_kafka_mock_broker_set_up(broker_->cluster(), 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (auto until = Clock::now() + milliseconds(15'000); Clock::now() < until;) {
+    answer = readyz();
+    if (answer.find("200") != std::string::npos) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_NE(answer.find("\"ready\":true"), std::string::npos) << answer;
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+}
+
+TEST_F(CampaigndTest, AFullDiskStopsWithExit3AndLosesNothing) {
+  // Proves a state dir on a full disk (a 30 MiB tmpfs) is a fault, not a
+  // crash: campaignd exits 3 with "no space left on device" and the path
+  // before RocksDB fails a write (it aborted inside RocksDB in 3 of 4 runs),
+  // a restart on the still-full disk exits 3 again, and the state moved to
+  // a larger disk resumes with every record decided exactly once.
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (std::system(("mount -t tmpfs -o size=30m tmpfs " + small.string() + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "mounting a tmpfs needs root";
+  }
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { (void)std::system(("umount " + at.string()).c_str()); }
+  } unmount{small};
+  std::int64_t records = produce_simulation("festival --seed 37 --events 60000");
+  auto on = [&](const fs::path& state, const std::string& tag) {
+    return std::make_unique<Child>(
+        std::vector<std::string>{campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir",
+                                 state.string(), "--partitions", std::to_string(kPartitions)},
+        dir_ / ("campaignd-" + tag + ".out"), dir_ / ("campaignd-" + tag + ".err"));
+  };
+  for (const std::string tag : {"full-1", "full-2"}) {
+    auto daemon = on(small / "state", tag);
+    int code = -1;
+    for (auto until = Clock::now() + milliseconds(60'000); code < 0 && Clock::now() < until;) {
+      code = daemon->stop(0, milliseconds(200));
+    }
+    const std::string log = read_file(dir_ / ("campaignd-" + tag + ".out"));
+    EXPECT_EQ(code, 3) << log;
+    EXPECT_NE(log.find("no space left on device: " + (small / "state").string()), std::string::npos) << log;
+  }
+  ASSERT_EQ(std::system(("cp -a " + (small / "state").string() + " " + (dir_ / "state").string()).c_str()), 0);
+  auto daemon = start_campaignd("larger", "pb");
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-larger.out");
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  auto ds = decisions();
+  expect_exactly_once(ds, records);
+  expect_matches_replay_and_reconciles(ds);
 }
 
 TEST_F(CampaigndTest, DeliveryTimeoutsOfPartOfTheOutboxLoseNothing) {
