@@ -13,11 +13,19 @@
 // whose numbers are wrong is reported and folded as written, because the
 // engine did move those amounts; the ledger check after the decision then
 // shows where the money went.
+//
+// Parts (CONTRACT §3). A decision of more than 256 effects comes as n
+// records with consecutive seqs. They reach take() in seq order and are
+// gathered until part n, then folded as one decision: expiry first, alerts
+// last, one decision per (partition, offset) and every count are rules of
+// the whole decision, not of a record. Only one decision per shard is held.
 #include "services/campaignctl/reconcile.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -27,6 +35,7 @@
 #include <iterator>
 #include <map>
 #include <queue>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -125,6 +134,9 @@ struct Campaign {
   absl::flat_hash_map<std::string, Parts> message_cash_by_merchant;  // remaining parts
 };
 
+// CONTRACT §3 "Parts": no record carries more effects than this.
+constexpr int kMaxEffectsPerRecord = 256;
+
 struct PendingDecision {
   std::int64_t line = 0;
   v1::Decision decision;
@@ -133,6 +145,11 @@ struct PendingDecision {
 struct Shard {
   std::int64_t next_seq = 1;
   std::map<std::int64_t, PendingDecision> pending;  // arrived ahead of next_seq
+  // The parts of a decision gathered so far, in seq order, and the part
+  // number expected next; empty between decisions.
+  std::vector<PendingDecision> gathered;
+  std::int64_t next_part = 0;
+  std::array<std::int64_t, 4> outcomes{};  // decisions folded, by outcome number
   std::deque<Campaign> campaigns;  // deque: references stay valid as campaigns are added
   absl::flat_hash_map<std::string, std::uint32_t> campaign_by_id;
   absl::flat_hash_map<std::string, Coupon> coupons;
@@ -214,6 +231,8 @@ class Fold {
   // Engine side of settlement matching: net discount of every coupon that
   // was ever settled, over all shards.
   absl::flat_hash_map<absl::string_view, std::int64_t> settled_nets();
+  // After finish(): the fold of the store's shard against the store.
+  void compare_state(const StoredState& stored, StateSummary* summary);
 
  private:
   void report(std::int64_t line, const v1::Decision* decision, std::string message);
@@ -221,7 +240,14 @@ class Fold {
 
   void accept(std::int64_t line, v1::Decision decision);
   void drain(Shard& shard, bool to_end);
-  void fold(Shard& shard, const PendingDecision& pending);
+  void take(Shard& shard, PendingDecision& record);
+  void check_record_shape(const PendingDecision& record);
+  void start_parts(Shard& shard, PendingDecision& record);
+  void add_part(Shard& shard, PendingDecision& record);
+  void check_echo(const PendingDecision& first, const PendingDecision& part);
+  void end_parts(Shard& shard, absl::string_view why);
+  void fold_gathered(Shard& shard);
+  void fold(Shard& shard, std::span<const PendingDecision> records);
   void check_partition_offset(const v1::Decision& decision);
   void check_reason(const v1::Decision& decision);
   bool admit(const v1::Decision& decision, const v1::Effect& effect, bool* past_expiry,
@@ -258,15 +284,23 @@ class Fold {
   void check_touched_funders();
   void check_funder(const Campaign& campaign, Funder& funder);
 
+  void compare_outcomes(const Shard& shard, const StoredState& stored);
+  void compare_funders(const StoredState& stored);
+  void compare_coupons(const Shard& shard, const StoredState& stored);
+  void differ(std::int32_t shard, std::string message);
+
   const Options& options_;
   Result* out_;
   std::map<std::int32_t, Shard> shards_;
   absl::flat_hash_map<std::int32_t, OffsetRuns> offsets_by_partition_;
 
-  // The decision being folded, for violations and effect lookups.
+  // The decision being folded, for violations and effect lookups: the
+  // record (part) that holds the effect and the seq of the decision's first.
   Shard* shard_ = nullptr;
   std::int64_t line_ = 0;
   const v1::Decision* decision_ = nullptr;
+  std::int64_t decision_seq_ = 0;
+  StateSummary* state_summary_ = nullptr;
   std::vector<std::pair<Campaign*, std::size_t>> touched_;
 };
 
@@ -322,44 +356,185 @@ void Fold::drain(Shard& shard, bool to_end) {
                     shard.next_seq, ", next is ", first->first, " (", first->first - shard.next_seq,
                     " missing)"));
     }
-    fold(shard, first->second);
+    take(shard, first->second);
     shard.next_seq = first->first + 1;
     shard.pending.erase(first);
   }
 }
 
+// Records arrive in seq order. A decision of one record is folded at once;
+// the parts of one are gathered and folded together after the last part,
+// or as far as they go when a record that is not a later part comes next.
+void Fold::take(Shard& shard, PendingDecision& record) {
+  check_record_shape(record);
+  const v1::Decision& decision = record.decision;
+  const bool later_part = decision.parts() != 0 && decision.part() != 1;
+  if (!shard.gathered.empty()) {
+    if (later_part) return add_part(shard, record);
+    end_parts(shard, StrCat("the next record, seq ", decision.seq(), ", ",
+                            decision.parts() == 0 ? "is a decision of one record"
+                                                  : "starts another decision"));
+  }
+  if (decision.parts() == 0) return fold(shard, std::span(&record, 1));
+  start_parts(shard, record);
+}
+
+// The rules of one record, whichever decision it belongs to.
+void Fold::check_record_shape(const PendingDecision& record) {
+  const v1::Decision& d = record.decision;
+  const int effects = d.effects_size();
+  const auto wrong = [&](std::string message) { report(record.line, &d, std::move(message)); };
+  if (d.parts() == 0) {
+    if (d.part() != 0) wrong(StrCat("part ", d.part(), " without parts"));
+    if (effects > kMaxEffectsPerRecord) {
+      wrong(StrCat("decision of one record carries ", effects, " effects, more than ",
+                   kMaxEffectsPerRecord, ": it must be published in parts"));
+    }
+    return;
+  }
+  const std::string part = StrCat("part ", d.part(), " of ", d.parts());
+  if (d.parts() < 2) {
+    return wrong(StrCat(part, ": a decision of one record has neither part nor parts"));
+  }
+  if (d.part() < 1 || d.part() > d.parts()) {
+    return wrong(StrCat(part, ": part number out of 1..", d.parts()));
+  }
+  if (effects > kMaxEffectsPerRecord) {
+    wrong(StrCat(part, " carries ", effects, " effects, more than ", kMaxEffectsPerRecord));
+  } else if (d.part() < d.parts() && effects != kMaxEffectsPerRecord) {
+    wrong(StrCat(part, " carries ", effects, " effects; every part but the last carries exactly ",
+                 kMaxEffectsPerRecord));
+  } else if (effects == 0) {
+    wrong(StrCat(part, " carries no effects: the last part carries at least one"));
+  }
+}
+
+std::string missing_parts(std::int64_t first, std::int64_t last, std::int64_t parts) {
+  if (first == last) return StrCat("part ", first, " of ", parts, " is missing");
+  return StrCat("parts ", first, "..", last, " of ", parts, " are missing");
+}
+
+void Fold::start_parts(Shard& shard, PendingDecision& record) {
+  const std::int64_t part = record.decision.part();
+  const std::int64_t parts = record.decision.parts();
+  if (part > 1 && part <= parts) {
+    report(record.line, &record.decision,
+           StrCat(missing_parts(1, part - 1, parts), ": the decision's first record is part ",
+                  part));
+  }
+  shard.next_part = std::max<std::int64_t>(part, 1) + 1;
+  shard.gathered.push_back(std::move(record));
+  if (shard.next_part > parts) fold_gathered(shard);
+}
+
+// A part must be the next one of the decision being gathered, and say what
+// its first part says. A part seen already is not folded again.
+void Fold::add_part(Shard& shard, PendingDecision& record) {
+  const PendingDecision& first = shard.gathered.front();
+  const std::int64_t parts = first.decision.parts();
+  const v1::Decision& d = record.decision;
+  const auto wrong = [&](std::string message) { report(record.line, &d, std::move(message)); };
+  const std::string part = StrCat("part ", d.part(), " of ", d.parts());
+  if (d.parts() != parts) {
+    wrong(StrCat(part, ": parts ", d.parts(), ", the decision's first part (seq ",
+                 first.decision.seq(), ") has parts ", parts));
+  }
+  check_echo(first, record);
+  const bool in_range = d.part() >= 1 && d.part() <= parts;
+  if (in_range && d.part() < shard.next_part) {
+    for (const PendingDecision& seen : shard.gathered) {
+      if (seen.decision.part() != d.part()) continue;
+      return wrong(StrCat(part, " is repeated (seq ", seen.decision.seq(), " has it); not folded"));
+    }
+    wrong(StrCat(part, " comes after part ", shard.next_part - 1, " in seq order"));
+  } else if (in_range && d.part() > shard.next_part) {
+    wrong(missing_parts(shard.next_part, d.part() - 1, parts));
+  }
+  if (in_range) shard.next_part = std::max<std::int64_t>(shard.next_part, d.part() + 1);
+  shard.gathered.push_back(std::move(record));
+  if (shard.next_part > parts) fold_gathered(shard);
+}
+
+// The fields every part repeats, as text to compare and to show.
+std::array<std::pair<absl::string_view, std::string>, 7> echo_fields(const v1::Decision& d) {
+  using google::protobuf::util::TimeUtil;
+  return {{{"eventId", d.event_id()},
+           {"partition", StrCat(d.partition())},
+           {"offset", StrCat(d.offset())},
+           {"occurredAt", d.has_occurred_at() ? TimeUtil::ToString(d.occurred_at()) : "(none)"},
+           {"outcome", outcome_name(d.outcome())},
+           {"reason", d.reason()},
+           {"detail", d.detail()}}};
+}
+
+void Fold::check_echo(const PendingDecision& first, const PendingDecision& part) {
+  const auto want = echo_fields(first.decision);
+  const auto got = echo_fields(part.decision);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (got[i].second == want[i].second) continue;
+    report(part.line, &part.decision,
+           StrCat("part ", part.decision.part(), " of ", part.decision.parts(), ": ", got[i].first,
+                  " \"", got[i].second, "\", the decision's first part (seq ",
+                  first.decision.seq(), ") has \"", want[i].second, "\""));
+  }
+}
+
+// The decision being gathered stops short of its last part: what arrived
+// is folded, and the parts that did not are reported on the last that did.
+void Fold::end_parts(Shard& shard, absl::string_view why) {
+  const PendingDecision& last = shard.gathered.back();
+  const std::int64_t parts = shard.gathered.front().decision.parts();
+  report(last.line, &last.decision,
+         StrCat(missing_parts(shard.next_part, parts, parts), ": ", why));
+  fold_gathered(shard);
+}
+
+void Fold::fold_gathered(Shard& shard) {
+  fold(shard, shard.gathered);
+  shard.gathered.clear();
+  shard.next_part = 0;
+}
+
+std::vector<const Campaign*> campaigns_by_id(const Shard& shard) {
+  std::vector<const Campaign*> campaigns;
+  for (const Campaign& campaign : shard.campaigns) campaigns.push_back(&campaign);
+  std::sort(campaigns.begin(), campaigns.end(),
+            [](const Campaign* a, const Campaign* b) { return a->id < b->id; });
+  return campaigns;
+}
+
+void count_coupon(CouponState state, CouponCounts* counts) {
+  ++counts->granted;
+  switch (state) {
+    case CouponState::kIssued:
+      ++counts->outstanding;
+      break;
+    case CouponState::kRedeemed:
+      ++counts->redeemed;
+      break;
+    case CouponState::kExpired:
+      ++counts->expired;
+      break;
+    case CouponState::kVoid:
+      ++counts->voided;
+      break;
+  }
+}
+
 void Fold::finish() {
-  for (auto& [id, shard] : shards_) drain(shard, /*to_end=*/true);
+  for (auto& [id, shard] : shards_) {
+    drain(shard, /*to_end=*/true);
+    if (!shard.gathered.empty()) end_parts(shard, "the journal ends");
+  }
   for (const auto& [shard_id, shard] : shards_) {
-    std::vector<const Campaign*> campaigns;
-    for (const Campaign& campaign : shard.campaigns) campaigns.push_back(&campaign);
-    std::sort(campaigns.begin(), campaigns.end(),
-              [](const Campaign* a, const Campaign* b) { return a->id < b->id; });
-    for (const Campaign* campaign : campaigns) {
+    for (const Campaign* campaign : campaigns_by_id(shard)) {
       for (const Funder& funder : campaign->funders) {
         const Ledger& l = funder.ledger;
         out_->funders.push_back(
             {shard_id, campaign->id, funder.id, l.budget, l.available, l.reserved, l.spent});
       }
     }
-    CouponCounts& counts = out_->coupons;
-    for (const auto& [id, coupon] : shard.coupons) {
-      ++counts.granted;
-      switch (coupon.state) {
-        case CouponState::kIssued:
-          ++counts.outstanding;
-          break;
-        case CouponState::kRedeemed:
-          ++counts.redeemed;
-          break;
-        case CouponState::kExpired:
-          ++counts.expired;
-          break;
-        case CouponState::kVoid:
-          ++counts.voided;
-          break;
-      }
-    }
+    for (const auto& [id, coupon] : shard.coupons) count_coupon(coupon.state, &out_->coupons);
   }
 }
 
@@ -377,19 +552,28 @@ absl::flat_hash_map<absl::string_view, std::int64_t> Fold::settled_nets() {
   return nets;
 }
 
-void Fold::fold(Shard& shard, const PendingDecision& pending) {
+// One decision: its one record, or its parts in seq order. The echo fields
+// come from the first record; a violation names the record being folded.
+void Fold::fold(Shard& shard, std::span<const PendingDecision> records) {
   shard_ = &shard;
-  line_ = pending.line;
-  decision_ = &pending.decision;
+  const v1::Decision& decision = records.front().decision;
+  line_ = records.front().line;
+  decision_ = &decision;
+  decision_seq_ = decision.seq();
   touched_.clear();
   ++out_->decisions;
-  const v1::Decision& decision = pending.decision;
+  const int outcome = decision.outcome();
+  if (outcome >= 0 && outcome < std::ssize(shard.outcomes)) ++shard.outcomes[outcome];
   check_partition_offset(decision);
   check_reason(decision);
   bool past_expiry = false;
   bool past_thresholds = false;
-  for (const v1::Effect& effect : decision.effects()) {
-    if (admit(decision, effect, &past_expiry, &past_thresholds)) apply(effect);
+  for (const PendingDecision& record : records) {
+    line_ = record.line;
+    decision_ = &record.decision;
+    for (const v1::Effect& effect : record.decision.effects()) {
+      if (admit(decision, effect, &past_expiry, &past_thresholds)) apply(effect);
+    }
   }
   check_touched_funders();
 }
@@ -623,10 +807,10 @@ void Fold::budget_set(const v1::BudgetSet& effect) {
   auto [it, inserted] = shard_->campaign_by_id.try_emplace(effect.campaign_id(), next_index);
   if (inserted) {
     shard_->campaigns.push_back(
-        Campaign{.id = effect.campaign_id(), .index = next_index, .defined_seq = decision_->seq()});
+        Campaign{.id = effect.campaign_id(), .index = next_index, .defined_seq = decision_seq_});
   }
   Campaign& campaign = shard_->campaigns[it->second];
-  if (campaign.defined_seq != decision_->seq()) {
+  if (campaign.defined_seq != decision_seq_) {
     return violate(
         StrCat(what, ": campaign already defined at seq ", campaign.defined_seq, "; not folded"));
   }
@@ -903,6 +1087,110 @@ void Fold::threshold_crossed(const v1::ThresholdCrossed& effect) {
   }
 }
 
+// ------------------------------------------------------------------ state
+
+// --state-dir. The store and the journal can only agree when the journal
+// holds exactly the store's decisions: a store ahead or behind differs in
+// every balance it moved since, so then only the seqs are reported.
+void Fold::compare_state(const StoredState& stored, StateSummary* summary) {
+  *summary = {.present = true, .shard = stored.shard, .stored_last_seq = stored.last_seq};
+  state_summary_ = summary;
+  const Shard none{};
+  const auto it = shards_.find(stored.shard);
+  const Shard& shard = it == shards_.end() ? none : it->second;
+  summary->journal_last_seq = shard.next_seq - 1;
+  const std::int64_t ahead = stored.last_seq - summary->journal_last_seq;
+  if (ahead != 0) {
+    return differ(stored.shard,
+                  StrCat("shard ", stored.shard, ": the store's last seq is ", stored.last_seq,
+                         ", the journal's is ", summary->journal_last_seq, " (the ",
+                         ahead > 0 ? "store" : "journal", " is ahead by ", ahead > 0 ? ahead : -ahead,
+                         "); balances not compared"));
+  }
+  summary->compared = true;
+  compare_outcomes(shard, stored);
+  compare_funders(stored);
+  compare_coupons(shard, stored);
+}
+
+void Fold::differ(std::int32_t shard, std::string message) {
+  ++state_summary_->differences;
+  ++out_->violation_count;
+  if (out_->violations.size() >= options_.max_violations) return;
+  out_->violations.push_back({.shard = shard, .message = StrCat("state dir: ", message)});
+}
+
+// The store counts a decision once whatever its parts, as the fold does.
+void Fold::compare_outcomes(const Shard& shard, const StoredState& stored) {
+  for (std::size_t i = 0; i < shard.outcomes.size(); ++i) {
+    if (shard.outcomes[i] == stored.decisions_by_outcome[i]) continue;
+    differ(stored.shard, StrCat(outcome_name(static_cast<v1::Decision::Outcome>(i)),
+                                " decisions: journal ", shard.outcomes[i], ", stored ",
+                                stored.decisions_by_outcome[i]));
+  }
+}
+
+// The fold's balances are in out_->funders by now, sorted.
+void Fold::compare_funders(const StoredState& stored) {
+  absl::flat_hash_map<std::pair<std::string, std::string>, const FunderBalance*> unmatched;
+  for (const FunderBalance& f : stored.funders) {
+    unmatched.emplace(std::pair(f.campaign_id, f.funder_id), &f);
+  }
+  constexpr std::pair<absl::string_view, std::int64_t FunderBalance::*> kColumns[] = {
+      {"budget", &FunderBalance::budget},
+      {"available", &FunderBalance::available},
+      {"reserved", &FunderBalance::reserved},
+      {"spent", &FunderBalance::spent}};
+  for (const FunderBalance& folded : out_->funders) {
+    if (folded.shard != stored.shard) continue;
+    const std::string who = StrCat("campaign ", folded.campaign_id, " funder ", folded.funder_id);
+    const auto it = unmatched.find(std::pair(folded.campaign_id, folded.funder_id));
+    if (it == unmatched.end()) {
+      differ(stored.shard, StrCat(who, ": in the journal (budget ", folded.budget,
+                                  "), not in the store"));
+      continue;
+    }
+    for (const auto& [name, column] : kColumns) {
+      if (folded.*column == it->second->*column) continue;
+      differ(stored.shard, StrCat(who, ": ", name, " journal ", folded.*column, ", stored ",
+                                  it->second->*column));
+    }
+    unmatched.erase(it);
+  }
+  for (const FunderBalance& f : stored.funders) {
+    if (!unmatched.contains(std::pair(f.campaign_id, f.funder_id))) continue;
+    differ(stored.shard, StrCat("campaign ", f.campaign_id, " funder ", f.funder_id,
+                                ": in the store (budget ", f.budget, "), not in the journal"));
+  }
+}
+
+// Per campaign both have; a campaign only one side has is a funder
+// difference already.
+void Fold::compare_coupons(const Shard& shard, const StoredState& stored) {
+  std::vector<CouponCounts> folded(shard.campaigns.size());
+  for (const auto& [id, coupon] : shard.coupons) {
+    count_coupon(coupon.state, &folded[coupon.campaign]);
+  }
+  absl::flat_hash_map<absl::string_view, const CouponCounts*> stored_by_id;
+  for (const StoredCampaign& c : stored.campaigns) stored_by_id[c.campaign_id] = &c.coupons;
+  constexpr std::pair<absl::string_view, std::int64_t CouponCounts::*> kCounts[] = {
+      {"granted", &CouponCounts::granted},
+      {"outstanding", &CouponCounts::outstanding},
+      {"redeemed", &CouponCounts::redeemed},
+      {"expired", &CouponCounts::expired},
+      {"void", &CouponCounts::voided}};
+  for (const Campaign* campaign : campaigns_by_id(shard)) {
+    const auto it = stored_by_id.find(campaign->id);
+    if (it == stored_by_id.end()) continue;
+    const CouponCounts& mine = folded[campaign->index];
+    for (const auto& [name, count] : kCounts) {
+      if (mine.*count == it->second->*count) continue;
+      differ(stored.shard, StrCat("campaign ", campaign->id, " coupons ", name, ": journal ",
+                                  mine.*count, ", stored ", it->second->*count));
+    }
+  }
+}
+
 // ------------------------------------------------------------------ settlement
 
 using SettlementTotals = absl::flat_hash_map<std::string, std::int64_t>;
@@ -1155,6 +1443,7 @@ bool run(std::istream& decisions_jsonl, const Options& options, Result* out, std
     return false;
   }
   fold.finish();
+  if (options.stored_state) fold.compare_state(*options.stored_state, &out->state);
   if (matching) {
     match_settlement(settlement, fold.settled_nets(), options.max_violations, &out->settlement);
   }
@@ -1193,7 +1482,12 @@ std::string format_json(const Result& r) {
                     ",\"engineDiscount\":", i.engine_discount,
                     ",\"settlementDiscount\":", i.settlement_discount, "}");
   });
-  out += "}}";
+  const StateSummary& st = r.state;
+  absl::StrAppend(&out, "},\"state\":{\"present\":", st.present ? "true" : "false",
+                  ",\"shard\":", st.shard, ",\"journalLastSeq\":", st.journal_last_seq,
+                  ",\"storedLastSeq\":", st.stored_last_seq,
+                  ",\"compared\":", st.compared ? "true" : "false",
+                  ",\"differences\":", st.differences, "}}");
   return out;
 }
 
@@ -1235,6 +1529,16 @@ std::string format_table(const Result& r) {
     for (const SettlementItem& i : s.items) {
       absl::StrAppendFormat(&out, "  %-22s %s  engine %d  settlement %d\n", i.status, i.coupon_id,
                             i.engine_discount, i.settlement_discount);
+    }
+  }
+  const StateSummary& st = r.state;
+  if (st.present) {
+    absl::StrAppendFormat(&out, "\nstate dir: shard %d, last seq %d in the store, %d in the "
+                          "journal", st.shard, st.stored_last_seq, st.journal_last_seq);
+    if (st.compared) {
+      absl::StrAppendFormat(&out, ": %d differences\n", st.differences);
+    } else {
+      out += ": not compared, see the violations\n";
     }
   }
   if (!r.violations.empty()) {

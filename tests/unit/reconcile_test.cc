@@ -3,11 +3,16 @@
 #include "services/campaignctl/reconcile.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -88,16 +93,70 @@ std::string threshold(const std::string& funder, int bps) {
          std::to_string(bps) + "}}";
 }
 
+// One record of shard 0 read from partition 0; part and parts only when
+// parts is not 0, as json::append_decision writes them.
+struct Record {
+  std::int64_t seq = 0;
+  std::string event_id;
+  std::int64_t offset = 0;
+  std::vector<std::string> effects;
+  std::string outcome = "APPLIED";
+  std::string reason;
+  int part = 0;
+  int parts = 0;
+};
+
+std::string record_line(const Record& r) {
+  std::string text = R"({"eventId":")" + r.event_id + R"(","shard":0,"seq":")" +
+                     std::to_string(r.seq) + R"(","partition":0,"offset":")" +
+                     std::to_string(r.offset) + R"(","outcome":")" + r.outcome +
+                     R"(","reason":")" + r.reason + R"(","effects":[)";
+  for (std::size_t i = 0; i < r.effects.size(); ++i) text += (i ? "," : "") + r.effects[i];
+  text += "]";
+  if (r.parts != 0) {
+    text += ",\"part\":" + std::to_string(r.part) + ",\"parts\":" + std::to_string(r.parts);
+  }
+  return text + "}";
+}
+
 // One decision of shard 0 read from partition 0 at offset seq − 1.
 std::string decision(std::int64_t seq, const std::vector<std::string>& effects,
                      const std::string& outcome = "APPLIED", const std::string& reason = "",
                      std::int64_t offset = -1) {
-  std::string text = R"({"eventId":"ev-)" + std::to_string(seq) + R"(","shard":0,"seq":")" +
-                     std::to_string(seq) + R"(","partition":0,"offset":")" +
-                     std::to_string(offset < 0 ? seq - 1 : offset) + R"(","outcome":")" + outcome +
-                     R"(","reason":")" + reason + R"(","effects":[)";
-  for (std::size_t i = 0; i < effects.size(); ++i) text += (i ? "," : "") + effects[i];
-  return text + "]}";
+  return record_line({.seq = seq,
+                      .event_id = "ev-" + std::to_string(seq),
+                      .offset = offset < 0 ? seq - 1 : offset,
+                      .effects = effects,
+                      .outcome = outcome,
+                      .reason = reason});
+}
+
+// The records of one decision as campaignd publishes it (CONTRACT §3
+// "Parts"): seqs first_seq…, each with the next `per_part` effects (256
+// unless a test breaks the rule), all at offset first_seq − 1.
+std::vector<Record> in_parts(std::int64_t first_seq, const std::vector<std::string>& effects,
+                             std::size_t per_part = 256) {
+  std::vector<Record> records;
+  const int parts = static_cast<int>((effects.size() + per_part - 1) / per_part);
+  for (int k = 0; k < parts; ++k) {
+    const auto first = effects.begin() + static_cast<std::ptrdiff_t>(k * per_part);
+    const auto last = effects.begin() +
+                      static_cast<std::ptrdiff_t>(std::min(effects.size(), (k + 1) * per_part));
+    records.push_back({.seq = first_seq + k,
+                       .event_id = "ev-" + std::to_string(first_seq),
+                       .offset = first_seq - 1,
+                       .effects = {first, last},
+                       .part = k + 1,
+                       .parts = parts});
+  }
+  return records;
+}
+
+// `count` coupons of 2 (1 + 1), ids prefix0, prefix1, …
+std::vector<std::string> grants(const std::string& prefix, int count) {
+  std::vector<std::string> effects;
+  for (int i = 0; i < count; ++i) effects.push_back(granted(prefix + std::to_string(i), 2, 1, 1));
+  return effects;
 }
 
 // Every rule of DESIGN §3 that moves money, on a 1+1 co-funded campaign
@@ -457,6 +516,281 @@ TEST(Reconcile, ViolationListIsBoundedButCounted) {
   EXPECT_EQ(result.violations.size(), 3u);
 }
 
+// ------------------------------------------------------------ parts
+
+std::vector<std::string> lines_of(const std::vector<Record>& records) {
+  std::vector<std::string> lines;
+  for (const Record& r : records) lines.push_back(record_line(r));
+  return lines;
+}
+
+// The correct journal, then 600 grants in parts 256 + 256 + 88 at seqs
+// 19..21 (offset 18), then a one-record decision at seq 22 (offset 19).
+// Tests break `parts` before joining.
+std::vector<std::string> journal_with_parts(const std::vector<Record>& parts) {
+  std::vector<std::string> lines = correct_journal();
+  for (const std::string& line : lines_of(parts)) lines.push_back(line);
+  const std::int64_t next = 19 + static_cast<std::int64_t>(parts.size());
+  lines.push_back(decision(next, {budget_adjusted("gov", 1)}, "APPLIED", "", /*offset=*/19));
+  return lines;
+}
+
+std::vector<Record> six_hundred_grants() { return in_parts(19, grants("p", 600)); }
+
+TEST(Reconcile, PartsFoldAsOneDecision) {
+  // Proves the parts of a decision share one (partition, offset), count as
+  // one decision, and move the money of all their effects.
+  const std::vector<Record> parts = six_hundred_grants();
+  ASSERT_EQ(parts.size(), 3u);
+  ASSERT_EQ(parts[2].effects.size(), 88u);
+  const Result result = fold(journal_with_parts(parts));
+  EXPECT_TRUE(result.balanced) << messages(result);
+  EXPECT_EQ(result.decisions, 20);
+  EXPECT_EQ(result.coupons.granted, 604);
+  EXPECT_EQ(result.coupons.outstanding, 600);
+  EXPECT_EQ(result.funders[0].reserved, 600);
+  EXPECT_EQ(result.funders[1].reserved, 600);
+  EXPECT_EQ(result.funders[0].budget, 7002);
+}
+
+TEST(Reconcile, PartsInAnyLineOrderFoldBySeq) {
+  // Proves parts are gathered in seq order, not line order.
+  const unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::vector<std::string> lines = journal_with_parts(six_hundred_grants());
+  const Result ordered = fold(lines);
+  std::shuffle(lines.begin(), lines.end(), std::mt19937(seed));
+  const Result shuffled = fold(lines);
+  EXPECT_TRUE(shuffled.balanced) << messages(shuffled);
+  EXPECT_EQ(format_json(shuffled), format_json(ordered));
+}
+
+TEST(Reconcile, SecondDecisionAtThePartsPosition) {
+  // Proves parts share their position, but another decision there is
+  // still a second decision for it.
+  std::vector<std::string> lines = journal_with_parts(six_hundred_grants());
+  lines.push_back(decision(23, {}, "DUPLICATE", "", /*offset=*/18));
+  expect_single_violation(fold(lines), 23, "partition 0 offset 18 already has a decision");
+}
+
+TEST(Reconcile, MissingMiddlePart) {
+  // Proves a missing part is named, and what arrived is still folded once.
+  std::vector<Record> parts = six_hundred_grants();
+  parts.erase(parts.begin() + 1);
+  std::vector<std::string> lines = journal_with_parts(parts);
+  lines.back() = decision(22, {budget_adjusted("gov", 1)}, "APPLIED", "", 19);
+  const Result result = fold(lines);
+  EXPECT_FALSE(result.balanced);
+  ASSERT_EQ(result.violation_count, 2) << messages(result);
+  EXPECT_EQ(result.violations[0].message,
+            "seq gap in shard 0: expected seq 20, next is 21 (1 missing)");
+  EXPECT_EQ(result.violations[1].seq, 21);
+  EXPECT_EQ(result.violations[1].event_id, "ev-19");
+  EXPECT_EQ(result.violations[1].message, "part 2 of 3 is missing");
+  EXPECT_EQ(result.decisions, 20);
+  EXPECT_EQ(result.coupons.granted, 4 + 256 + 88);
+}
+
+TEST(Reconcile, JournalEndsBeforeTheLastPart) {
+  // Proves a decision cut off by the end of the journal is reported.
+  std::vector<std::string> lines = correct_journal();
+  std::vector<Record> parts = six_hundred_grants();
+  parts.pop_back();
+  for (const std::string& line : lines_of(parts)) lines.push_back(line);
+  const Result result = fold(lines);
+  expect_single_violation(result, 20, "part 3 of 3 is missing: the journal ends");
+  EXPECT_EQ(result.decisions, 19);
+}
+
+TEST(Reconcile, NextDecisionBeforeTheLastPart) {
+  // Proves a decision cut off by the next decision is reported.
+  std::vector<Record> parts = six_hundred_grants();
+  parts.pop_back();
+  expect_single_violation(fold(journal_with_parts(parts)), 20,
+                          "part 3 of 3 is missing: the next record, seq 21, is a decision of "
+                          "one record");
+}
+
+TEST(Reconcile, FirstPartMissing) {
+  // Proves a decision whose records begin after part 1 is reported.
+  std::vector<Record> parts = six_hundred_grants();
+  parts.erase(parts.begin());
+  for (Record& r : parts) --r.seq;
+  expect_single_violation(fold(journal_with_parts(parts)), 19,
+                          "part 1 of 3 is missing: the decision's first record is part 2");
+}
+
+TEST(Reconcile, RepeatedPart) {
+  // Proves a part published twice (at two seqs) is reported and folded once.
+  std::vector<Record> parts = six_hundred_grants();
+  parts.insert(parts.begin() + 2, parts[1]);
+  for (std::size_t i = 0; i < parts.size(); ++i) parts[i].seq = 19 + static_cast<std::int64_t>(i);
+  const Result result = fold(journal_with_parts(parts));
+  expect_single_violation(result, 21, "part 2 of 3 is repeated (seq 20 has it); not folded");
+  EXPECT_EQ(result.coupons.granted, 604);
+}
+
+TEST(Reconcile, PartNumberOutOfRange) {
+  // Proves a part number beyond parts is reported (and part 3 then missing).
+  std::vector<Record> parts = six_hundred_grants();
+  parts[2].part = 4;
+  const Result result = fold(journal_with_parts(parts));
+  EXPECT_FALSE(result.balanced);
+  ASSERT_EQ(result.violation_count, 2) << messages(result);
+  EXPECT_EQ(result.violations[0].seq, 21);
+  EXPECT_EQ(result.violations[0].message, "part 4 of 3: part number out of 1..3");
+  EXPECT_EQ(result.violations[1].message,
+            "part 3 of 3 is missing: the next record, seq 22, is a decision of one record");
+}
+
+TEST(Reconcile, PartsDisagreeOnTheirCount) {
+  // Proves every part must say the same parts.
+  std::vector<Record> parts = six_hundred_grants();
+  parts[1].parts = 4;
+  expect_single_violation(fold(journal_with_parts(parts)), 20,
+                          "part 2 of 4: parts 4, the decision's first part (seq 19) has parts 3");
+}
+
+TEST(Reconcile, PartsDisagreeOnEchoFields) {
+  // Proves every part repeats the decision's echo fields.
+  std::vector<Record> parts = six_hundred_grants();
+  parts[1].offset = 99;
+  parts[2].event_id = "ev-other";
+  const Result result = fold(journal_with_parts(parts));
+  ASSERT_EQ(result.violation_count, 2) << messages(result);
+  EXPECT_EQ(result.violations[0].seq, 20);
+  EXPECT_EQ(result.violations[0].message,
+            "part 2 of 3: offset \"99\", the decision's first part (seq 19) has \"18\"");
+  EXPECT_EQ(result.violations[1].seq, 21);
+  EXPECT_EQ(result.violations[1].message,
+            "part 3 of 3: eventId \"ev-other\", the decision's first part (seq 19) has \"ev-19\"");
+}
+
+TEST(Reconcile, PartOverTheEffectLimit) {
+  // Proves no part carries more than 256 effects.
+  const Result result = fold(journal_with_parts(in_parts(19, grants("p", 600), 300)));
+  ASSERT_EQ(result.violation_count, 2) << messages(result);
+  EXPECT_EQ(result.violations[0].seq, 19);
+  EXPECT_EQ(result.violations[0].message, "part 1 of 2 carries 300 effects, more than 256");
+  EXPECT_EQ(result.violations[1].message, "part 2 of 2 carries 300 effects, more than 256");
+}
+
+TEST(Reconcile, PartShortOfTheEffectLimitBeforeTheLast) {
+  // Proves every part but the last is full.
+  std::vector<Record> parts = six_hundred_grants();
+  parts[1].effects.pop_back();
+  parts[2].effects.push_back(granted("p600", 2, 1, 1));
+  expect_single_violation(
+      fold(journal_with_parts(parts)), 20,
+      "part 2 of 3 carries 255 effects; every part but the last carries exactly 256");
+}
+
+TEST(Reconcile, OneRecordOverTheEffectLimit) {
+  // Proves a decision of more than 256 effects must come in parts.
+  expect_single_violation(fold(correct_journal_plus(grants("p", 257))), 19,
+                          "decision of one record carries 257 effects, more than 256: it must be "
+                          "published in parts");
+}
+
+TEST(Reconcile, AlertsComeLastAcrossParts) {
+  // Proves the order rules are of the decision: an alert at the end of
+  // part 1 is not last when part 2 carries effects.
+  std::vector<std::string> effects = grants("p", 255);
+  effects.push_back(threshold("gov", 2000));
+  effects.push_back(granted("q", 2, 1, 1));
+  expect_single_violation(fold(journal_with_parts(in_parts(19, effects))), 20,
+                          "couponGranted effect comes after thresholdCrossed (alerts come last)");
+}
+
+TEST(Reconcile, ExpiryFirstAcrossParts) {
+  // Proves an expiry release opening part 2 still comes after part 1's grants.
+  std::vector<std::string> lines = correct_journal_plus({granted("x", 2, 1, 1)});
+  std::vector<std::string> effects = grants("p", 256);
+  effects.push_back(released("x", "m1", 2, 1, 1, "EXPIRED"));
+  for (const std::string& line : lines_of(in_parts(20, effects))) lines.push_back(line);
+  expect_single_violation(fold(lines), 21, "expiry release comes after a non-expiry effect");
+}
+
+TEST(Reconcile, CampaignDefinedAcrossParts) {
+  // Proves a campaign whose budgetSet effects span parts is defined once,
+  // by the decision, not again by its second part.
+  std::vector<std::string> effects;
+  for (int f = 0; f < 300; ++f) {
+    effects.push_back(R"({"budgetSet":{"campaignId":"wide","funderId":"f)" + std::to_string(f) +
+                      R"(","budget":"10"}})");
+  }
+  const Result result = fold(journal_with_parts(in_parts(19, effects)));
+  EXPECT_TRUE(result.balanced) << messages(result);
+  EXPECT_EQ(result.funders.size(), 2u + 300u);
+}
+
+// ------------------------------------------------------------ state store
+
+// What a store that decided the correct journal holds.
+StoredState stored_correct_journal() {
+  StoredState stored;
+  stored.last_seq = 18;
+  stored.decisions_by_outcome = {15, 1, 1, 1};  // APPLIED, REJECTED, DUPLICATE, INVALID
+  stored.funders = {{0, "fest", "gov", 7001, 5150, 0, 1851},
+                    {0, "fest", "bank", 8000, 6150, 0, 1850}};
+  stored.campaigns = {{"fest", {.granted = 4, .redeemed = 1, .expired = 1, .voided = 2}}};
+  return stored;
+}
+
+Result fold_against(const StoredState& stored, std::vector<std::string> lines = correct_journal()) {
+  Options options;
+  options.stored_state = stored;
+  return fold(lines, options);
+}
+
+TEST(Reconcile, StateThatMatchesTheFold) {
+  // Proves a store with the fold's balances, coupons and outcomes agrees.
+  const Result result = fold_against(stored_correct_journal());
+  EXPECT_TRUE(result.balanced) << messages(result);
+  EXPECT_TRUE(result.state.present);
+  EXPECT_TRUE(result.state.compared);
+  EXPECT_EQ(result.state.journal_last_seq, 18);
+  EXPECT_EQ(result.state.differences, 0);
+  EXPECT_NE(format_table(result).find("state dir: shard 0, last seq 18 in the store, 18 in the "
+                                      "journal: 0 differences"),
+            std::string::npos);
+}
+
+TEST(Reconcile, StateDifferencesNameWhatDiffers) {
+  // Proves every compared figure is named with both values.
+  StoredState stored = stored_correct_journal();
+  stored.funders[0].spent = 1850;
+  stored.funders.push_back({0, "fest", "city", 10, 10, 0, 0});
+  stored.campaigns[0].coupons.redeemed = 2;
+  stored.decisions_by_outcome[0] = 14;
+  const Result result = fold_against(stored);
+  EXPECT_FALSE(result.balanced);
+  EXPECT_EQ(result.state.differences, 4);
+  EXPECT_EQ(messages(result),
+            "  seq 0: state dir: APPLIED decisions: journal 15, stored 14\n"
+            "  seq 0: state dir: campaign fest funder gov: spent journal 1851, stored 1850\n"
+            "  seq 0: state dir: campaign fest funder city: in the store (budget 10), not in the "
+            "journal\n"
+            "  seq 0: state dir: campaign fest coupons redeemed: journal 1, stored 2\n");
+}
+
+TEST(Reconcile, StateAheadOrOfAnotherShardIsNotCompared) {
+  // Proves balances are compared only when the journal ends at the store's
+  // last seq of the store's shard.
+  StoredState ahead = stored_correct_journal();
+  ahead.last_seq = 19;
+  ahead.funders[0].spent = 0;
+  const Result result = fold_against(ahead);
+  expect_single_violation(result, 0,
+                          "state dir: shard 0: the store's last seq is 19, the journal's is 18 "
+                          "(the store is ahead by 1); balances not compared");
+  EXPECT_FALSE(result.state.compared);
+  StoredState other = stored_correct_journal();
+  other.shard = 1;
+  expect_single_violation(fold_against(other), 0,
+                          "the store's last seq is 18, the journal's is 0 (the store is ahead");
+}
+
 // ------------------------------------------------------------ settlement
 
 TEST(Reconcile, SettlementMatchesNetDiscounts) {
@@ -575,6 +909,287 @@ TEST(Reconcile, TableOutputNamesTheVerdict) {
   EXPECT_EQ(table.rfind("BALANCED: 18 decisions, 0 violations\n", 0), 0u) << table;
   EXPECT_NE(table.find("fest"), std::string::npos);
   EXPECT_NE(table.find("5150"), std::string::npos);
+}
+
+// ------------------------------------------------------------ the real binaries
+//
+// A festival whose campaign closes after its last event: the close voids
+// every outstanding coupon in one decision, which `campaignctl replay`
+// writes in parts as campaignd publishes them. Then `campaignctl reconcile`
+// on that journal, mutated, and against the replay's state dir.
+
+namespace fs = std::filesystem;
+
+std::string campaignctl() {
+  if (const char* dir = std::getenv("DANGOL_BIN_DIR")) {
+    return std::string(dir) + "/campaignctl/campaignctl";
+  }
+  // Run by hand: this binary is build/tests/unit/reconcile_test.
+  const fs::path self = fs::read_symlink("/proc/self/exe");
+  return (self.parent_path() / "../../services/campaignctl/campaignctl").lexically_normal();
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
+  std::ofstream(path, std::ios::binary) << join(lines);
+}
+
+std::string first_match(const std::string& text, const std::string& pattern) {
+  std::smatch match;
+  return std::regex_search(text, match, std::regex(pattern)) ? match[1].str() : "";
+}
+
+struct Exit {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class ReconcileCli : public testing::Test {
+ protected:
+  // Once per test process: the festival (f.jsonl), the festival closed
+  // (closed.jsonl) and the journal of the closed festival (journal.jsonl).
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("dangol-reconcile-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    if (!fs::exists(campaignctl())) {
+      setup_error_ = campaignctl() + " is not built (ninja -C build campaignctl)";
+      return;
+    }
+    const Exit simulate = run("simulate festival --seed 7 --events 20000");
+    std::ofstream(path("f.jsonl"), std::ios::binary) << simulate.out;
+    campaign_ = first_match(simulate.out, R"re("campaignDefined":\{"campaignId":"([^"]+)")re");
+    funder_ = first_match(simulate.out, R"re("funders":\[\{"funderId":"([^"]+)")re");
+    const std::vector<std::string> events = read_lines(path("f.jsonl"));
+    last_time_ = events.empty() ? "" : first_match(events.back(), R"re("occurredAt":"([^"]+)")re");
+    if (simulate.exit_code != 0 || campaign_.empty() || funder_.empty() || last_time_.empty()) {
+      setup_error_ = "simulate failed: " + simulate.err;
+      return;
+    }
+    write_lines(path("closed.jsonl"), with(events, event("close", "campaignStatusChanged",
+                                                           R"("status":"CLOSED")")));
+    const Exit replay =
+        run("replay --events " + path("closed.jsonl") + " --decisions " + path("journal.jsonl"));
+    if (replay.exit_code != 0) setup_error_ = "replay failed: " + replay.err;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  void SetUp() override {
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
+    fs::remove_all(path("state"));  // each test's replay starts a new store
+  }
+
+  static std::string path(const std::string& name) { return (dir_ / name).string(); }
+
+  // Runs campaignctl with `args` (shell words), capturing stdout and stderr.
+  static Exit run(const std::string& args) {
+    const std::string out = path("stdout"), err = path("stderr");
+    const std::string command =
+        campaignctl() + " " + args + " >" + out + " 2>" + err + " </dev/null";
+    const int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), read_all(out),
+            read_all(err)};
+  }
+
+  // An event of the festival's campaign at the time of its last event.
+  static std::string event(const std::string& id, const std::string& kind,
+                           const std::string& fields) {
+    return R"({"eventId":")" + id + R"(","occurredAt":")" + last_time_ + R"(",")" + kind +
+           R"(":{"campaignId":")" + campaign_ + R"(",)" + fields + "}}";
+  }
+
+  static std::vector<std::string> with(std::vector<std::string> lines, const std::string& line) {
+    lines.push_back(line);
+    return lines;
+  }
+
+  static Exit reconcile(const std::vector<std::string>& journal, const std::string& more = "") {
+    write_lines(path("mutated.jsonl"), journal);
+    return run("reconcile --decisions " + path("mutated.jsonl") + more);
+  }
+
+  // The journal's lines and the index of the line of part `part`.
+  static std::size_t part_line(const std::vector<std::string>& lines, int part) {
+    const std::string needle = "\"part\":" + std::to_string(part) + ",\"parts\":";
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].find(needle) != std::string::npos) return i;
+    }
+    ADD_FAILURE() << "no line has " << needle;
+    return 0;
+  }
+
+  static int parts_of_close(const std::vector<std::string>& lines) {
+    return std::stoi(first_match(lines.back(), R"re("parts":(\d+))re"));
+  }
+
+  static std::string seq_of(const std::string& line) {
+    return first_match(line, R"re("seq":"(\d+)")re");
+  }
+
+  static inline fs::path dir_;
+  static inline std::string setup_error_, campaign_, funder_, last_time_;
+};
+
+TEST_F(ReconcileCli, FestivalClosedInPartsBalances) {
+  // Proves a real journal with a decision in parts reconciles, the parts
+  // counted as one decision.
+  const std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  const int parts = parts_of_close(journal);
+  ASSERT_GE(parts, 3) << journal.back().substr(0, 300);
+  EXPECT_EQ(journal.size(), 20000u + static_cast<std::size_t>(parts));
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(result.out.rfind("BALANCED: 20001 decisions, 0 violations\n", 0), 0u) << result.out;
+}
+
+TEST_F(ReconcileCli, DroppedPartIsNamed) {
+  std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  const int parts = parts_of_close(journal);
+  journal.erase(journal.begin() + static_cast<std::ptrdiff_t>(part_line(journal, 2)));
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("part 2 of " + std::to_string(parts) + " is missing"),
+            std::string::npos)
+      << result.out;
+}
+
+TEST_F(ReconcileCli, DroppedLastPartIsNamed) {
+  std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  const int parts = parts_of_close(journal);
+  journal.pop_back();
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("part " + std::to_string(parts) + " of " + std::to_string(parts) +
+                            " is missing: the journal ends"),
+            std::string::npos)
+      << result.out;
+}
+
+TEST_F(ReconcileCli, DuplicatedPartIsNamed) {
+  std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  const std::size_t second = part_line(journal, 2);
+  const std::string seq = seq_of(journal[second]);
+  journal.insert(journal.begin() + static_cast<std::ptrdiff_t>(second), journal[second]);
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("seq " + seq + " of shard 0 is repeated"), std::string::npos)
+      << result.out;
+}
+
+TEST_F(ReconcileCli, ChangedPartCountIsNamed) {
+  std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  const int parts = parts_of_close(journal);
+  std::string& second = journal[part_line(journal, 2)];
+  const std::string was = "\"parts\":" + std::to_string(parts);
+  second.replace(second.rfind(was), was.size(), "\"parts\":" + std::to_string(parts + 1));
+  const std::string first_seq = seq_of(journal[part_line(journal, 1)]);
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("part 2 of " + std::to_string(parts + 1) + ": parts " +
+                            std::to_string(parts + 1) + ", the decision's first part (seq " +
+                            first_seq + ") has parts " + std::to_string(parts)),
+            std::string::npos)
+      << result.out;
+}
+
+TEST_F(ReconcileCli, SwappedPartLinesStillBalance) {
+  // Proves parts are folded by seq: their order in the file does not matter.
+  std::vector<std::string> journal = read_lines(path("journal.jsonl"));
+  std::swap(journal[part_line(journal, 2)], journal[part_line(journal, 3)]);
+  const Exit result = reconcile(journal);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+}
+
+TEST_F(ReconcileCli, StateDirAgreesWithItsJournal) {
+  // Proves --state-dir compares balances, coupons and decisions by outcome
+  // (the parts of the close counted once on both sides), and finds none.
+  const Exit replay = run("replay --state-dir " + path("state") + " --events " +
+                         path("closed.jsonl") + " --decisions " + path("stored.jsonl"));
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  const Exit result = run("reconcile --decisions " + path("stored.jsonl") + " --state-dir " +
+                         path("state") + " --format json");
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  const std::string last = std::to_string(read_lines(path("stored.jsonl")).size());
+  EXPECT_NE(result.out.find("\"state\":{\"present\":true,\"shard\":0,\"journalLastSeq\":" +
+                            last + ",\"storedLastSeq\":" + last +
+                            ",\"compared\":true,\"differences\":0}"),
+            std::string::npos)
+      << result.out;
+}
+
+TEST_F(ReconcileCli, StateDirAheadOfTheJournal) {
+  // Proves a journal that stops short of the store is reported by seq, not
+  // as a difference in every balance.
+  const Exit replay = run("replay --state-dir " + path("state") + " --events " +
+                         path("closed.jsonl") + " --decisions " + path("stored.jsonl"));
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  std::vector<std::string> journal = read_lines(path("stored.jsonl"));
+  const std::size_t last = journal.size();
+  journal.pop_back();
+  const Exit result = reconcile(journal, " --state-dir " + path("state"));
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  EXPECT_NE(result.out.find("state dir: shard 0: the store's last seq is " + std::to_string(last) +
+                            ", the journal's is " + std::to_string(last - 1) +
+                            " (the store is ahead by 1); balances not compared"),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find("budget journal"), std::string::npos) << result.out;
+}
+
+TEST_F(ReconcileCli, StateDirOfAnotherRunNamesTheFunder) {
+  // Proves balances are compared: the same events but for one budget
+  // adjustment give a journal and a store as long as each other whose
+  // funder differs by the adjustment.
+  const std::vector<std::string> events = read_lines(path("f.jsonl"));
+  const auto adjust = [&](int delta) {
+    return event("adjust", "budgetAdjusted",
+                 R"("funderId":")" + funder_ + R"(","delta":")" + std::to_string(delta) + "\"");
+  };
+  write_lines(path("plus1000.jsonl"), with(events, adjust(1000)));
+  write_lines(path("plus2000.jsonl"), with(events, adjust(2000)));
+  const Exit replay = run("replay --state-dir " + path("state") + " --events " +
+                         path("plus2000.jsonl") + " --decisions /dev/null");
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  ASSERT_EQ(run("replay --events " + path("plus1000.jsonl") + " --decisions " +
+                path("journal1000.jsonl"))
+                .exit_code,
+            0);
+  const Exit result = run("reconcile --decisions " + path("journal1000.jsonl") + " --state-dir " +
+                         path("state"));
+  EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
+  const std::string who = "state dir: campaign " + campaign_ + " funder " + funder_ + ": ";
+  EXPECT_NE(result.out.find(who + "budget journal "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(who + "available journal "), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find(": 2 differences"), std::string::npos) << result.out;
+}
+
+TEST_F(ReconcileCli, MissingOrForeignStateDirIsARuntimeError) {
+  // Proves a --state-dir that is not a store stops with exit 3 and one line,
+  // and that reconcile does not create a store there.
+  const std::string journal = " --decisions " + path("journal.jsonl");
+  const Exit missing = run("reconcile" + journal + " --state-dir " + path("nowhere"));
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_EQ(missing.err, "campaignctl: --state-dir " + path("nowhere") + ": no such directory\n");
+  EXPECT_FALSE(fs::exists(path("nowhere")));
+  fs::create_directories(path("empty"));
+  const Exit empty = run("reconcile" + journal + " --state-dir " + path("empty"));
+  EXPECT_EQ(empty.exit_code, 3);
+  EXPECT_EQ(empty.err, "campaignctl: --state-dir " + path("empty") +
+                           ": not a state store (no RocksDB CURRENT file)\n");
+  EXPECT_TRUE(fs::is_empty(path("empty")));
 }
 
 }  // namespace
