@@ -41,6 +41,7 @@
 #include "engine/encode.h"
 #include "engine/engine.h"
 #include "engine/report.h"
+#include "proto/json_codec.h"
 #include "services/campaignctl/reconcile.h"
 #include "tests/unit/reference_model.h"
 
@@ -66,7 +67,8 @@ const std::vector<std::vector<std::int32_t>> kSharePatterns = {
 
 enum class Kind : std::uint8_t {
   kDefine, kBudget, kStatus, kEnroll, kOpen, kAdd, kBlock, kIssue, kRedeem, kReverse, kMessage,
-  kDuplicate, kConflict, kInvalid
+  kDuplicate, kConflict, kInvalid,
+  kMass  // hundreds of grants, then one event that voids or expires them all (CONTRACT §3 "Parts")
 };
 
 // One abstract operation. The numbers are a stream of small choices (see
@@ -127,6 +129,7 @@ class SequenceBuilder {
 
  private:
   void add(const Op& op) {
+    if (op.kind == Kind::kMass) return mass(op);
     Envelope e;
     e.set_event_id("e" + std::to_string(out_.size() + 1));
     Dice dice(op.a, op.b);
@@ -161,6 +164,7 @@ class SequenceBuilder {
         break;
       case Kind::kConflict: conflict(dice, &e); break;
       case Kind::kInvalid: invalid(dice, &e); break;
+      case Kind::kMass: break;  // mass(), above
     }
     out_.push_back(std::move(e));
   }
@@ -352,6 +356,43 @@ class SequenceBuilder {
       coupons_.push_back({e->event_id() + "/" + c.id, p->merchant_id(),
                           e->occurred_at().seconds() + c.valid_days * kDay, &c});
     }
+  }
+
+  // 150 to 400 grants of one ISSUED campaign at one moment, to new
+  // customers, then either its close or an event that moves the clock past
+  // their expiry: one decision whose effects may cross the 256 of a part.
+  void mass(const Op& op) {
+    Dice dice(op.a, op.b);
+    std::vector<const CampaignInfo*> issued;
+    for (const auto& c : campaigns_) {
+      if (!c.welcome) issued.push_back(&c);
+    }
+    if (issued.empty()) return;
+    const CampaignInfo* c = issued[dice(static_cast<std::uint32_t>(issued.size()))];
+    const std::uint32_t n = 150 + dice(251);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      Envelope e;
+      e.set_event_id("e" + std::to_string(out_.size() + 1));
+      stamp(&e, now_);
+      auto* p = e.mutable_coupon_issued();
+      p->set_campaign_id(c->id);
+      p->set_customer_id("mass-" + std::to_string(out_.size()));
+      coupons_.push_back({e.event_id(), "", now_ + c->valid_days * kDay, c});
+      out_.push_back(std::move(e));
+    }
+    Envelope last;
+    last.set_event_id("e" + std::to_string(out_.size() + 1));
+    if (dice(2) == 0) {
+      stamp(&last, now_);
+      auto* p = last.mutable_campaign_status_changed();
+      p->set_campaign_id(c->id);
+      p->set_status(v1::CampaignStatusChanged::CLOSED);
+    } else {
+      now_ += (c->valid_days + 30) * kDay;  // past any grace the generator gives
+      stamp(&last, now_);
+      enroll(dice, &last);
+    }
+    out_.push_back(std::move(last));
   }
 
   void issue(Dice& dice, Dice& more, Envelope* e) {
@@ -590,6 +631,25 @@ rc::Gen<std::vector<Op>> ops_gen() {
 
 std::vector<Envelope> make_sequence(const std::vector<Op>& ops, bool include_welcome_and_cash = true) {
   return SequenceBuilder().build(ops, include_welcome_and_cash);
+}
+
+// The sequences of ops_gen() with masses among them (Kind::kMass).
+rc::Gen<std::vector<Op>> ops_with_masses_gen() {
+  auto first = rc::gen::nonEmpty(rc::gen::resize(3, rc::gen::container<std::vector<Op>>(op_gen({{1, Kind::kDefine}}))));
+  auto setup = rc::gen::resize(
+      18, rc::gen::container<std::vector<Op>>(op_gen({{3, Kind::kDefine}, {5, Kind::kEnroll}, {4, Kind::kOpen}})));
+  auto main = rc::gen::resize(
+      60, rc::gen::container<std::vector<Op>>(op_gen({
+              {2, Kind::kBudget}, {2, Kind::kStatus}, {6, Kind::kAdd}, {10, Kind::kIssue}, {8, Kind::kRedeem},
+              {3, Kind::kReverse}, {3, Kind::kMessage}, {1, Kind::kDuplicate}, {3, Kind::kMass},
+          })));
+  return rc::gen::map(rc::gen::tuple(first, setup, main),
+                      [](const std::tuple<std::vector<Op>, std::vector<Op>, std::vector<Op>>& t) {
+                        std::vector<Op> all = std::get<0>(t);
+                        all.insert(all.end(), std::get<1>(t).begin(), std::get<1>(t).end());
+                        all.insert(all.end(), std::get<2>(t).begin(), std::get<2>(t).end());
+                        return all;
+                      });
 }
 
 // ------------------------------------------------------------------ helpers
@@ -916,6 +976,68 @@ TEST(EngineProperty, InvariantsHoldAfterEveryEvent) {
       }
       std::string split_error = check_effect_splits(d, engine.state());
       if (!split_error.empty()) fail(split_error);
+    }
+  });
+}
+
+// Proves CONTRACT §3 "Parts" over random histories with masses of grants
+// voided or expired by one event: every decision's records carry at most
+// 256 effects, at consecutive seqs gapless across decisions, with part and
+// parts set only when there are several; joined, they are the whole
+// decision; the invariants hold after every event; and folding the records
+// (not the whole decisions) gives the engine's balances.
+TEST(EngineProperty, PartsCrossTheBoundaryAndFoldToTheWhole) {
+  check_property(150, [](void) {
+    const auto seq = make_sequence(*ops_with_masses_gen());
+    Engine engine;
+    std::int64_t next_seq = 1;
+    std::string journal;
+    for (std::size_t i = 0; i < seq.size(); ++i) {
+      const Verdict& verdict = engine.decide(seq[i]);
+      auto fail = [&](const std::string& what) { RC_FAIL(failure(i, seq, what)); };
+      if (verdict.seq != next_seq) fail("seq " + std::to_string(verdict.seq) + ", expected " + std::to_string(next_seq));
+      Decision whole, part, joined;
+      encode_decision(engine.state(), verdict, seq[i], position_of(i), &whole);
+      const std::int64_t parts = verdict.parts();
+      for (std::int64_t k = 0; k < parts; ++k) {
+        encode_decision_part(engine.state(), verdict, seq[i], position_of(i), k, &part);
+        if (part.effects_size() > 256) fail("a part with " + std::to_string(part.effects_size()) + " effects");
+        if (part.seq() != next_seq + k) fail("parts at seqs that are not consecutive");
+        if (part.part() != (parts == 1 ? 0 : k + 1) || part.parts() != (parts == 1 ? 0 : parts)) {
+          fail("part/parts wrong");
+        }
+        if (k == 0) {
+          joined = part;
+        } else {
+          for (const auto& e : part.effects()) *joined.add_effects() = e;
+        }
+        json::append_decision(part, &journal);
+        journal += '\n';
+      }
+      joined.clear_part();
+      joined.clear_parts();
+      if (joined.SerializeAsString() != whole.SerializeAsString()) fail("the parts joined differ from the decision");
+      next_seq += parts;
+      if (auto v = engine.check_invariants(); !v.empty()) fail("check_invariants: " + v.front());
+    }
+    RC_TAG(engine.state().next_seq - 1 > static_cast<std::int64_t>(seq.size()) ? "crossed" : "not crossed");
+    std::istringstream in(journal);
+    reconcile::Result result;
+    std::string error;
+    if (!reconcile::run(in, reconcile::Options{}, &result, &error)) {
+      RC_FAIL(failure(seq.size() - 1, seq, "reconcile::run failed: " + error));
+    }
+    if (!result.balanced) {
+      RC_FAIL(failure(seq.size() - 1, seq,
+                      "reconcile of the parts: not balanced: " +
+                          (result.violations.empty() ? std::string() : result.violations.front().message)));
+    }
+    std::vector<ref::FunderRow> reconciled;
+    for (const auto& f : result.funders) {
+      reconciled.push_back({f.campaign_id, f.funder_id, f.budget, f.available, f.reserved, f.spent});
+    }
+    if (reconciled != engine_funders(engine.state())) {
+      RC_FAIL(failure(seq.size() - 1, seq, "reconcile of the parts: balances differ from the engine's"));
     }
   });
 }
