@@ -634,6 +634,14 @@ http::Response Api::get_metrics() {
     m.single("dangol_http_connections_open", "gauge", "Open HTTP connections", server_stats_->connections_open.load());
     m.single("dangol_http_connections_refused_total", "counter", "Connections refused at the connection limit",
              server_stats_->connections_refused.load());
+    m.single("dangol_http_answer_bytes_queued", "gauge", "Bytes of answers not yet read by their clients",
+             server_stats_->bytes_queued.load());
+    m.single("dangol_http_busy_total", "counter", "Requests answered 503 as answers waiting for readers hit the bound",
+             server_stats_->busy_refusals.load());
+    m.single("dangol_http_write_timeouts_total", "counter", "Connections closed as their client did not read in time",
+             server_stats_->write_timeouts.load());
+    m.single("dangol_http_accept_backoffs_total", "counter", "Times accepting paused for want of descriptors",
+             server_stats_->accept_backoffs.load());
   }
   http::Response r(Status::ok, 11);
   r.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

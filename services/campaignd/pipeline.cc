@@ -371,8 +371,11 @@ bool Pipeline::check_record_limits(std::string* error) {
     constexpr std::int64_t kClientMax = 1'000'000;
     constexpr std::int64_t kKafkaDefault = 1'048'588;
     std::map<std::string, std::int64_t> limits;
+    // Brokers answer DescribeConfigs in milliseconds. The development broker
+    // never does (it does not implement it), and start-up waits for this
+    // (in parallel with loading the state), so the wait is short.
     if (auto s = kafka::topics_max_message_bytes(producer_->handle(), {options_.decisions_topic, options_.dlq_topic},
-                                                 std::chrono::milliseconds(1'500), &limits);
+                                                 std::chrono::milliseconds(1'000), &limits);
         !s.ok()) {
       spdlog::info("campaignd: the topics' max.message.bytes is not known ({}); assuming Kafka's default of {} bytes",
                    s.message(), kKafkaDefault);
