@@ -109,7 +109,10 @@ class OutcomeCounter {
   std::vector<Count> counts_;
 };
 
-Pipeline::~Pipeline() { (void)stop_workers(nullptr); }
+Pipeline::~Pipeline() {
+  (void)stop_workers(nullptr);
+  if (limits_checker_.joinable()) limits_checker_.join();
+}
 
 bool Pipeline::run(const std::atomic<bool>& stop, std::string* error) {
   if (!start(stop, error)) return false;
@@ -151,25 +154,27 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
   // The broker side of recovery (the topics, the tails of the decisions and
   // DLQ topics) overlaps loading the state: they share nothing, and loading
   // takes longer.
-  bool tails_read = false, limits_ok = true;
-  std::string limits_error;
-  std::thread tails([this, &tails_read, &limits_ok, &limits_error] {
+  bool tails_read = false;
+  std::thread tails([this, &tails_read] {
     kafka::Status s = ensure_topics();
     // recover() tries again and reports errors it cannot wait out; a wait
     // is reported at once rather than after the second try.
     if (!s.ok() && (s.retriable() || s.code() == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)) log_topics_wait(s);
-    if (s.ok()) limits_ok = check_record_limits(&limits_error);
     tails_read = s.ok() && read_published_positions();
   });
   const bool loaded = load_state(error);
   tails.join();
   if (!loaded) return false;
-  if (!limits_ok) {
-    *error = limits_error;
-    return false;
-  }
+
   store_open_ = true;
   if (!recover(stop, error, tails_read)) return false;
+  // The topics' limits are checked beside the work: brokers answer at once,
+  // but the development broker never does, and waiting for it cost a
+  // second of every start. A limit too small stops campaignd (exit 3)
+  // before a record can be refused.
+  limits_checker_ = std::thread([this] {
+    if (std::string why; !check_record_limits(&why)) fail_permanently(why);
+  });
   stats_.set_ready();
   start_workers();
   return true;
@@ -337,7 +342,6 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
       *error = s;
       return false;
     }
-    if (!check_record_limits(error)) return false;
     if (!republish_outbox()) {
       if (failed_permanently(error)) return false;
       stats_.set_not_ready("recovering: the outbox is not delivered yet: " + producer_->first_error().message());
@@ -364,7 +368,6 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
 // once; where the brokers do not answer DescribeConfigs (the development
 // broker), Kafka's default is assumed, and the log says so.
 bool Pipeline::check_record_limits(std::string* error) {
-  if (record_limits_checked_) return true;
   bool ok = true;
   [&] {
     // librdkafka refuses larger records itself (message.max.bytes default).
@@ -396,7 +399,6 @@ bool Pipeline::check_record_limits(std::string* error) {
     }
     dlq_record_bytes_max_ = static_cast<std::size_t>(dlq_max);
     decisions_record_bytes_max_ = decisions_max;
-    record_limits_checked_ = true;
     spdlog::info("campaignd: records fit: the largest decision part is {} bytes ({} takes {}); dead letters are cut "
                  "to fit {} bytes",
                  largest, options_.decisions_topic, decisions_max, dlq_max);
@@ -719,6 +721,14 @@ bool Pipeline::run_batch(std::string* error) {
       // it first). Skipping would lose events without a decision: stop.
       *error = "events were deleted from " + options_.events_topic + " before they were decided (" + s.message() +
                "); refusing to skip them";
+      return false;
+    }
+    if (s.code() == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+        s.code() == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+        s.code() == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) {
+      // Permanent until an operator changes the ACLs or the credentials:
+      // retrying would only log this for ever.
+      *error = "reading " + options_.events_topic + " is not allowed: " + s.message();
       return false;
     }
     spdlog::warn("campaignd: consuming: {}", s.message());
@@ -1047,7 +1057,8 @@ bool Pipeline::dead_letter(const rd_kafka_message_t& m, const std::string& error
   std::string_view key = key_of(m);
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
   constexpr std::size_t kRecordOverhead = 512;  // batch and record framing, header names
-  const std::size_t room = dlq_record_bytes_max_ - std::min(dlq_record_bytes_max_, kRecordOverhead);
+  const std::size_t limit = dlq_record_bytes_max_.load();
+  const std::size_t room = limit - std::min(limit, kRecordOverhead);
   const std::size_t fixed = error.size() + partition.size() + offset.size() + original_size.size();
   key = key.substr(0, std::min(key.size(), room / 4));  // a key is an id: a huge one is hostile too
   const std::size_t value_room = room - std::min(room, fixed + key.size());

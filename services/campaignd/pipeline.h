@@ -351,8 +351,8 @@ class Pipeline {
   std::string permanent_error_;  // guarded by permanent_mutex_
   // The largest dead letter the DLQ takes (its max.message.bytes, or
   // librdkafka's message.max.bytes if lower): a longer value is cut.
-  std::size_t dlq_record_bytes_max_ = 1'000'000;
-  bool record_limits_checked_ = false;
+  std::atomic<std::size_t> dlq_record_bytes_max_{1'000'000};
+  std::thread limits_checker_;  // check_record_limits(), once, beside the work
   std::atomic<std::int64_t> decisions_record_bytes_max_{1'000'000};
   bool brokers_unreachable_ = false;  // decision thread (check_brokers)
   std::chrono::steady_clock::time_point brokers_checked_{};

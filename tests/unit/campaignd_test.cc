@@ -612,6 +612,63 @@ TEST_F(CampaigndTest, AMassReleaseIsPublishedInPartsAndNothingWaitsBehindIt) {
   expect_matches_replay_and_reconciles(ds);
 }
 
+TEST_F(CampaigndTest, AnEventAMonthAfterAFestivalExpiresEverythingInParts) {
+  // Proves the quiet-month case: after a 400,000-event festival, one event
+  // far later expires every outstanding coupon (thousands of effects) in
+  // one decision, published in parts; campaignd killed with SIGKILL before
+  // they are out publishes them once after a restart, the event after it is
+  // decided, and the journal equals replay and reconciles.
+  std::int64_t records = produce_simulation("festival --seed 47 --events 400000");
+  auto daemon = start_campaignd("festival", "pb");
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(120'000))) << read_file(dir_ / "campaignd-festival.out");
+  auto event = [](const std::string& json) {
+    Envelope e;
+    std::string error;
+    EXPECT_TRUE(dangol::json::parse_envelope(json, &e, &error)) << error << json;
+    return e;
+  };
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(rd_kafka_mock_partition_set_leader(broker_->cluster(), "campaign.decisions", p, -1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  records += produce_events({event(R"({"eventId":"month-later","occurredAt":"2030-01-01T00:00:00Z",)"
+                                   R"("merchantEnrolled":{"merchantId":"m-late","marketId":"mk","category":"food"}})")},
+                            0, 1);
+  std::this_thread::sleep_for(milliseconds(1'500));
+  EXPECT_EQ(daemon->stop(SIGKILL, milliseconds(5'000)), 128 + SIGKILL);
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(rd_kafka_mock_partition_set_leader(broker_->cluster(), "campaign.decisions", p, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  records += produce_events({event(R"({"eventId":"after-month","occurredAt":"2030-01-01T00:00:01Z",)"
+                                   R"("merchantEnrolled":{"merchantId":"m-later","marketId":"mk","category":"food"}})")},
+                            0, 1);
+  daemon = start_campaignd("month", "pb");
+  ASSERT_TRUE(wait_until_recovered("month", milliseconds(60'000)));
+  // The parts are extra records: wait until the topic stops growing.
+  std::int64_t size = -1;
+  for (auto until = Clock::now() + milliseconds(60'000); Clock::now() < until;) {
+    std::this_thread::sleep_for(milliseconds(1'000));
+    const std::int64_t now = topic_size("campaign.decisions");
+    if (now == size && now > records) break;
+    size = now;
+  }
+  ASSERT_TRUE(decisions_->wait_for(size, milliseconds(60'000)));
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  auto ds = without_identical_repeats(decisions());
+  expect_exactly_once(ds, records);
+  std::int64_t expired = 0, parts = 0;
+  for (const auto& d : ds) {
+    if (d.event_id() != "month-later") continue;
+    ++parts;
+    expired += d.effects_size();  // an enrolment has no effects of its own
+  }
+  std::cout << "the month-later event expired " << expired << " coupons in " << parts << " parts\n";
+  EXPECT_GT(parts, 10) << "the month-later event expires thousands of coupons";
+  EXPECT_GT(expired, 2'560);
+  expect_matches_replay_and_reconciles(ds);
+}
+
 TEST_F(CampaigndTest, AnOversizedUndecodableRecordIsDeadLetteredCutToFit) {
   // Proves a record of 1,048,000 bytes that is not an envelope (the events
   // topic took it; the DLQ cannot take it whole) is dead-lettered with its
@@ -685,6 +742,31 @@ TEST_F(CampaigndTest, ARecordTheTopicRefusesForGoodStopsWithExit3AndLosesNothing
   EXPECT_NE(log.find("Message size too large"), std::string::npos) << log;
   daemon = start_campaignd("after", "pb");
   ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-after.out");
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  expect_exactly_once(without_identical_repeats(decisions()), records);
+}
+
+TEST_F(CampaigndTest, AnAuthorizationFailureOnTheEventsStopsWithExit3) {
+  // Proves an error no retry can fix while consuming (the broker answers
+  // TOPIC_AUTHORIZATION_FAILED) stops campaignd with exit 3 and a line
+  // naming the events topic, instead of logging it for ever; a restart
+  // once the ACLs are right decides everything exactly once.
+  std::int64_t records = produce_simulation("festival --seed 43 --events 3000");
+  constexpr std::int16_t kFetchApiKey = 1;
+  rd_kafka_mock_push_request_errors(broker_->cluster(), kFetchApiKey, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                    RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  auto daemon = start_campaignd("denied", "pb");
+  int code = -1;
+  for (auto until = Clock::now() + milliseconds(30'000); code < 0 && Clock::now() < until;) {
+    code = daemon->stop(0, milliseconds(200));
+  }
+  const std::string log = read_file(dir_ / "campaignd-denied.out");
+  EXPECT_EQ(code, 3) << log;
+  EXPECT_NE(log.find("reading campaign.events is not allowed"), std::string::npos) << log;
+  rd_kafka_mock_clear_request_errors(broker_->cluster(), kFetchApiKey);
+  daemon = start_campaignd("allowed", "pb");
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-allowed.out");
   EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
   expect_exactly_once(without_identical_repeats(decisions()), records);
 }
