@@ -24,6 +24,9 @@ constexpr std::size_t kArenaBlockBytes = 8 << 20;
 // bounds what a retry can duplicate (PipelineOptions::tail_records).
 constexpr int kProduceBatchRecords = 1'000;
 
+// Tries at creating missing topics before campaignd stops (exit 3).
+constexpr int kCreationTries = 2;
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // An event record is JSON when its first non-blank byte is '{' (CONTRACT §1),
@@ -52,7 +55,7 @@ std::int64_t largest_decision_record_bytes(bool json) {
   d.set_reason(std::string(32, 'R'));
   d.set_detail(std::string(512, 'D'));
   d.set_part(INT32_MAX), d.set_parts(INT32_MAX);
-  constexpr std::int64_t kAmount = -999'999'999'999'999'9;
+  constexpr std::int64_t kAmount = -9'999'999'999'999'999;  // 16 digits and a sign
   for (std::size_t i = 0; i < kMaxEffectsPerPart; ++i) {
     auto* r = d.add_effects()->mutable_redemption_settled();
     r->set_coupon_id(std::string(200, 'c')), r->set_campaign_id(std::string(64, 'k'));
@@ -186,15 +189,17 @@ bool Pipeline::start(const std::atomic<bool>& stop, std::string* error) {
 // rest.
 bool Pipeline::restart(const std::atomic<bool>& stop, bool reload, std::string* error) {
   if (!stop_workers(error)) return false;
-  const kafka::Status& failure = producer_->first_error();
+  const std::string failure = producer_->first_error().message();
   stats_.set_not_ready("recovering: " + (reload ? std::string("a batch was not committed")
-                                               : "publishing failed: " + failure.message()));
+                                               : "publishing failed: " + failure));
   quiesce_producer();
   if (failed_permanently(error)) return false;
   if (producer_->fatal() || dlq_producer_->fatal()) {
     // An idempotent producer that lost its guarantees stays unusable: a
     // new one starts a new producer id (recovery resends what is missing).
-    spdlog::warn("campaignd: replacing the producers after a fatal error: {}", failure.message());
+    // The limits check may still use the old one's handle: it ends first.
+    spdlog::warn("campaignd: replacing the producers after a fatal error: {}", failure);
+    if (limits_checker_.joinable()) limits_checker_.join();
     if (!make_producers(error)) return false;
   }
   backoff(stop);
@@ -318,12 +323,21 @@ bool Pipeline::load_state(std::string* error) {
 // just before.
 bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool tails_read) {
   auto started = Clock::now();
+  int creations_failed = 0;
   for (; !stop.load(); tails_read = false) {
     if (failed_permanently(error)) return false;
     if (!tails_read) {
-      if (auto s = ensure_topics(); !s.ok()) {
+      bool creation_failed = false;
+      if (auto s = ensure_topics(&creation_failed); !s.ok()) {
         if (!s.retriable() && s.code() != RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
           *error = s.message();  // e.g. partition counts that differ: guessing would misroute decisions
+          return false;
+        }
+        // Brokers that failed to create the missing topics on repeated
+        // tries will not on the next (no controller, no permission): say
+        // so and stop, rather than wait for ever.
+        if (creation_failed && ++creations_failed >= kCreationTries) {
+          *error = "the missing topics could not be created (" + s.message() + ")";
           return false;
         }
         log_topics_wait(s);
@@ -365,8 +379,9 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
 // The largest record campaignd writes must fit both topics: a decision
 // part (at most 256 effects, whatever the ids) in the decisions topic, and
 // a dead letter (cut to fit) in the DLQ. Reads the topics' max.message.bytes
-// once; where the brokers do not answer DescribeConfigs (the development
-// broker), Kafka's default is assumed, and the log says so.
+// (once, on its own thread after recovery); where the brokers do not
+// answer DescribeConfigs (the development broker), Kafka's default is
+// assumed, and the log says so.
 bool Pipeline::check_record_limits(std::string* error) {
   bool ok = true;
   [&] {
@@ -374,9 +389,8 @@ bool Pipeline::check_record_limits(std::string* error) {
     constexpr std::int64_t kClientMax = 1'000'000;
     constexpr std::int64_t kKafkaDefault = 1'048'588;
     std::map<std::string, std::int64_t> limits;
-    // Brokers answer DescribeConfigs in milliseconds. The development broker
-    // never does (it does not implement it), and start-up waits for this
-    // (in parallel with loading the state), so the wait is short.
+    // Brokers answer DescribeConfigs in milliseconds; the development broker
+    // never does (it names no controller that would), so the wait is short.
     if (auto s = kafka::topics_max_message_bytes(producer_->handle(), {options_.decisions_topic, options_.dlq_topic},
                                                  std::chrono::milliseconds(1'000), &limits);
         !s.ok()) {
@@ -448,11 +462,11 @@ void Pipeline::log_topics_wait(const kafka::Status& s) {
 
 // The three topics exist with one partition count (CONTRACT §2), created
 // here when missing (PipelineOptions::create_partitions); sets partitions_.
-kafka::Status Pipeline::ensure_topics() {
+kafka::Status Pipeline::ensure_topics(bool* creation_failed) {
   const kafka::TopicNames names{options_.events_topic, options_.decisions_topic, options_.dlq_topic};
   std::vector<std::string> created;
   kafka::Status s = kafka::ensure_topics(producer_->handle(), names, options_.create_partitions,
-                                         options_.broker_timeout, &partitions_, &created);
+                                         options_.broker_timeout, &partitions_, &created, creation_failed);
   for (const auto& topic : created) spdlog::info("campaignd: created topic {} with {} partitions", topic, partitions_);
   return s;
 }

@@ -277,7 +277,7 @@ class Pipeline {
   bool open(std::string* error);
   bool load_state(std::string* error);
   bool recover(const std::atomic<bool>& stop, std::string* error, bool tails_read = false);
-  kafka::Status ensure_topics();
+  kafka::Status ensure_topics(bool* creation_failed = nullptr);
   static void log_topics_wait(const kafka::Status& s);
   bool republish_outbox();
   bool read_published_positions();

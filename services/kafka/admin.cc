@@ -104,7 +104,9 @@ Status create_topics(rd_kafka_t* rk, const std::vector<std::string>& names, int 
 }
 
 Status ensure_topics(rd_kafka_t* rk, const TopicNames& names, int create_partitions,
-                     std::chrono::milliseconds timeout, int* partitions, std::vector<std::string>* created) {
+                     std::chrono::milliseconds timeout, int* partitions, std::vector<std::string>* created,
+                     bool* creation_failed) {
+  if (creation_failed != nullptr) *creation_failed = false;
   const auto deadline = Clock::now() + timeout;
   bool tried_create = false;
   std::map<std::string, int> counts;
@@ -137,7 +139,10 @@ Status ensure_topics(rd_kafka_t* rk, const TopicNames& names, int create_partiti
     }
     if (!tried_create) {
       // Once only: after that, wait for the metadata to list them.
-      if (Status s = create_topics(rk, missing, want, left_until(deadline)); !s.ok()) return s;
+      if (Status s = create_topics(rk, missing, want, left_until(deadline)); !s.ok()) {
+        if (creation_failed != nullptr) *creation_failed = true;
+        return s;
+      }
       tried_create = true;
       *partitions = want;
       if (created != nullptr) *created = missing;

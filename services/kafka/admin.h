@@ -32,9 +32,11 @@ struct TopicNames {
 // Existence comes from the metadata of all topics, which never auto-creates
 // a topic (a request naming one may, with the broker's defaults). Brokers
 // down or slow: a retriable status after `timeout`. `created` (optional)
-// receives the names of the topics this call created.
+// receives the names of the topics this call created; `creation_failed`
+// (optional) says whether the status is that of creating missing topics.
 Status ensure_topics(rd_kafka_t* rk, const TopicNames& names, int create_partitions,
-                     std::chrono::milliseconds timeout, int* partitions, std::vector<std::string>* created = nullptr);
+                     std::chrono::milliseconds timeout, int* partitions, std::vector<std::string>* created = nullptr,
+                     bool* creation_failed = nullptr);
 
 // rd_kafka_CreateTopics for `names`, each with `partitions` partitions and
 // replication factor -1 (the broker's default); waits for the result up to

@@ -112,17 +112,7 @@ for run in $(seq "$runs"); do
 done
 
 echo "== recovery after kill -9 with $coupons outstanding coupons"
-python3 - "$coupons" > "$work/coupons.jsonl" <<'PY'
-import sys
-n = int(sys.argv[1])
-print('{"eventId":"c-def","occurredAt":"2023-08-01T00:00:00Z","campaignDefined":{"campaignId":"big","name":"Big",'
-      '"currency":"KRW","startsAt":"2023-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z","funders":[{"funderId":"gov",'
-      '"budget":"1000000000000000","shareBps":5000},{"funderId":"pvt","budget":"1000000000000000","shareBps":5000}],'
-      '"trigger":"ISSUED","offer":{"fixedAmount":"1000","validDays":3000}}}')
-for i in range(n):
-    print(f'{{"eventId":"claim-{i:08d}","occurredAt":"2023-08-01T00:00:01Z","couponIssued":'
-          f'{{"campaignId":"big","customerId":"u-{i:08d}"}}}}')
-PY
+"$(dirname "$0")/outstanding_coupons.py" "$coupons" > "$work/coupons.jsonl"
 "$ctl" produce --brokers "$bs" "$work/coupons.jsonl" > /dev/null
 records=$(topic_size campaign.events)
 start_campaignd "$work/fill.log"

@@ -43,17 +43,7 @@ start_campaignd() {  # LOG
 port_of() { grep -o 'HTTP API on http://127.0.0.1:[0-9]*' "$1" | head -1 | sed 's/.*://'; }
 
 echo "== $coupons outstanding coupons of one campaign"
-python3 - "$coupons" > "$work/coupons.jsonl" <<'PY'
-import sys
-n = int(sys.argv[1])
-print('{"eventId":"c-def","occurredAt":"2023-08-01T00:00:00Z","campaignDefined":{"campaignId":"big","name":"Big",'
-      '"currency":"KRW","startsAt":"2023-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z","funders":[{"funderId":"gov",'
-      '"budget":"1000000000000000","shareBps":5000},{"funderId":"pvt","budget":"1000000000000000","shareBps":5000}],'
-      '"trigger":"ISSUED","offer":{"fixedAmount":"1000","validDays":3000}}}')
-for i in range(n):
-    print(f'{{"eventId":"claim-{i:08d}","occurredAt":"2023-08-01T00:00:01Z","couponIssued":'
-          f'{{"campaignId":"big","customerId":"u-{i:08d}"}}}}')
-PY
+"$(dirname "$0")/outstanding_coupons.py" "$coupons" > "$work/coupons.jsonl"
 "$ctl" produce --brokers "$bs" "$work/coupons.jsonl" > /dev/null
 records=$(topic_size campaign.events)
 start_campaignd "$work/fill.log"
@@ -102,7 +92,7 @@ echo "== ready after kill -9 while the parts of a close are published"
 # A second campaign of 512,000 coupons (a close of 2,000 parts), closed;
 # campaignd killed as soon as the first of its parts is in the topic.
 second=${SECOND:-512000}
-head -n $((second + 1)) "$work/coupons.jsonl" | sed 's/"big"/"big2"/g; s/c-def/c2-def/; s/claim-/claim2-/' > "$work/coupons2.jsonl"
+"$(dirname "$0")/outstanding_coupons.py" "$second" big2 > "$work/coupons2.jsonl"
 "$ctl" produce --brokers "$bs" "$work/coupons2.jsonl" > /dev/null
 start_campaignd "$work/fill2.log"
 wait_for_log "$work/fill2.log" "caught up with" 600

@@ -398,9 +398,7 @@ TEST_F(CampaigndTest, RefusesAnOlderStateDirWhenSeveralPartitionsWouldBeDecidedA
   fs::rename(copy, state);
   const std::int64_t published = topic_size("campaign.decisions");
   auto daemon = start_campaignd("restored");
-  const auto deadline = Clock::now() + milliseconds(30'000);
-  int exit_code = -1;
-  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon->stop(0, milliseconds(200));
+  const int exit_code = daemon->wait_for_exit(milliseconds(30'000));
   EXPECT_EQ(exit_code, 3);
   const std::string log = read_file(dir_ / "campaignd-restored.out");
   EXPECT_NE(log.find("restored from an older checkpoint"), std::string::npos) << log;
@@ -458,9 +456,7 @@ TEST_F(CampaigndTest, RefusesToSkipEventsDeletedBeforeTheyWereDecided) {
             RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_GT(low, 0) << "the broker kept everything; this test needs it to drop old records";
   auto daemon = start_campaignd("deleted");
-  const auto deadline = Clock::now() + milliseconds(30'000);
-  int exit_code = -1;
-  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon->stop(0, milliseconds(200));
+  const int exit_code = daemon->wait_for_exit(milliseconds(30'000));
   EXPECT_EQ(exit_code, 3);
   const std::string log = read_file(dir_ / "campaignd-deleted.out");  // spdlog writes to stdout
   EXPECT_NE(log.find("refusing to skip them"), std::string::npos) << log;
@@ -480,15 +476,27 @@ TEST_F(CampaigndTest, RefusesTopicsWithDifferentPartitionCounts) {
   Child daemon({campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir", (dir_ / "state").string(),
                 "--events-topic", "t.events", "--decisions-topic", "t.decisions", "--dlq-topic", "t.dlq"},
                dir_ / "campaignd-mismatch.out", dir_ / "campaignd-mismatch.err");
-  const auto deadline = Clock::now() + milliseconds(30'000);
-  int exit_code = -1;
-  while (exit_code < 0 && Clock::now() < deadline) exit_code = daemon.stop(0, milliseconds(200));
+  const int exit_code = daemon.wait_for_exit(milliseconds(30'000));
   EXPECT_EQ(exit_code, 3);
   const std::string log = read_file(dir_ / "campaignd-mismatch.out");  // spdlog writes to stdout
   EXPECT_NE(log.find("t.decisions has 4 partitions but t.events has 8; they must be equal (CONTRACT §2)"),
             std::string::npos)
       << log;
   EXPECT_EQ(topic_size("t.decisions"), 0);
+}
+
+TEST_F(CampaigndTest, TopicsThatCannotBeCreatedStopWithExit3) {
+  // Proves missing topics that the brokers fail to create (the development
+  // broker names no controller, so it never creates any) stop campaignd
+  // with exit 3 and the reason after a few tries, instead of a warning
+  // repeated for ever.
+  Child daemon({campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir", (dir_ / "state").string(),
+                "--events-topic", "n.events", "--decisions-topic", "n.decisions", "--dlq-topic", "n.dlq",
+                "--broker-timeout-ms", "1000"},
+               dir_ / "campaignd-create.out", dir_ / "campaignd-create.err");
+  EXPECT_EQ(daemon.wait_for_exit(milliseconds(60'000)), 3);
+  const std::string log = read_file(dir_ / "campaignd-create.out");
+  EXPECT_NE(log.find("the missing topics could not be created"), std::string::npos) << log;
 }
 
 TEST_F(CampaigndTest, KcatProducesJsonAndReadsDecisions) {
@@ -732,10 +740,7 @@ TEST_F(CampaigndTest, ARecordTheTopicRefusesForGoodStopsWithExit3AndLosesNothing
   constexpr std::int16_t kProduceApiKey = 0;
   rd_kafka_mock_push_request_errors(broker_->cluster(), kProduceApiKey, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
   auto daemon = start_campaignd("refused", "pb");
-  int code = -1;
-  for (auto until = Clock::now() + milliseconds(30'000); code < 0 && Clock::now() < until;) {
-    code = daemon->stop(0, milliseconds(200));  // signal 0: only waits
-  }
+  const int code = daemon->wait_for_exit(milliseconds(30'000));
   const std::string log = read_file(dir_ / "campaignd-refused.out");
   EXPECT_EQ(code, 3) << log;
   EXPECT_NE(log.find("campaign.decisions refused the decision of seq"), std::string::npos) << log;
@@ -757,10 +762,7 @@ TEST_F(CampaigndTest, AnAuthorizationFailureOnTheEventsStopsWithExit3) {
                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                     RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
   auto daemon = start_campaignd("denied", "pb");
-  int code = -1;
-  for (auto until = Clock::now() + milliseconds(30'000); code < 0 && Clock::now() < until;) {
-    code = daemon->stop(0, milliseconds(200));
-  }
+  const int code = daemon->wait_for_exit(milliseconds(30'000));
   const std::string log = read_file(dir_ / "campaignd-denied.out");
   EXPECT_EQ(code, 3) << log;
   EXPECT_NE(log.find("reading campaign.events is not allowed"), std::string::npos) << log;
@@ -832,10 +834,7 @@ TEST_F(CampaigndTest, AFullDiskStopsWithExit3AndLosesNothing) {
   };
   for (const std::string tag : {"full-1", "full-2"}) {
     auto daemon = on(small / "state", tag);
-    int code = -1;
-    for (auto until = Clock::now() + milliseconds(60'000); code < 0 && Clock::now() < until;) {
-      code = daemon->stop(0, milliseconds(200));
-    }
+    const int code = daemon->wait_for_exit(milliseconds(60'000));
     const std::string log = read_file(dir_ / ("campaignd-" + tag + ".out"));
     EXPECT_EQ(code, 3) << log;
     EXPECT_NE(log.find("no space left on device: " + (small / "state").string()), std::string::npos) << log;

@@ -212,6 +212,14 @@ class Child {
     }
   }
   pid_t pid() const { return pid_; }
+  // Exit code once it exits by itself, or -1 if it did not within `limit`.
+  int wait_for_exit(milliseconds limit) {
+    int code = -1;
+    for (auto until = Clock::now() + limit; code < 0 && pid_ > 0 && Clock::now() < until;) {
+      code = stop(0, milliseconds(200));  // signal 0 only checks that it runs
+    }
+    return code;
+  }
   // Exit code after `signal`, or -1 if it did not exit within `limit`.
   int stop(int signal, milliseconds limit) {
     if (pid_ <= 0) return -1;  // reaped already; kill(-1, …) would signal every process
