@@ -141,6 +141,11 @@ int main(int argc, char** argv) {
   app.add_option("--decisions-format", decisions_format, "pb or json")->check(CLI::IsMember({"pb", "json"}));
   app.add_option("--batch-records", batch_records, "Most events per batch")->check(CLI::Range(1, 100'000));
   app.add_option("--batch-wait-ms", batch_wait_ms, "Longest wait for a batch to fill")->check(CLI::Range(1, 10'000));
+  int max_idle_ms = static_cast<int>(options.max_idle.count());
+  app.add_option("--max-idle-ms", max_idle_ms,
+                 "Longest wait for an input partition that is behind its end but sends nothing, before the others "
+                 "are decided without it (event-time order)")
+      ->check(CLI::Range(0, 600'000));
   int broker_timeout_ms = static_cast<int>(options.broker_timeout.count());
   app.add_option("--broker-timeout-ms", broker_timeout_ms,
                  "Longest wait for a broker request; a decision not delivered within it is sent again")
@@ -218,6 +223,7 @@ int main(int argc, char** argv) {
   options.max_batch_records = batch_records;
   options.max_batch_wait = std::chrono::milliseconds(batch_wait_ms);
   options.broker_timeout = std::chrono::milliseconds(broker_timeout_ms);
+  options.max_idle = std::chrono::milliseconds(max_idle_ms);
   // Missing topics are created with --partitions (the three with the same
   // count, CONTRACT §2); existing ones are checked for equal counts.
   options.create_partitions = partitions;

@@ -7,6 +7,9 @@
 #include <charconv>
 #include <thread>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "engine/encode.h"
 #include "proto/json_codec.h"
 #include "services/kafka/admin.h"
@@ -23,6 +26,11 @@ constexpr std::size_t kArenaBlockBytes = 8 << 20;
 // Decisions per produce request and partition (batch.num.messages), which
 // bounds what a retry can duplicate (PipelineOptions::tail_records).
 constexpr int kProduceBatchRecords = 1'000;
+
+// Polls without waiting after the first of a batch, and how many batches
+// worth of records the merge may hold before it stops polling ahead.
+constexpr int kExtraPolls = 16;
+constexpr std::size_t kMergeAhead = 4;
 
 // Tries at creating missing topics before campaignd stops (exit 3).
 constexpr int kCreationTries = 2;
@@ -75,6 +83,47 @@ std::int64_t largest_decision_record_bytes(bool json) {
   }
   constexpr std::int64_t kKeyAndHeaders = 1'024;  // a routing key is an id of <= 64 bytes; shard, seq, epoch
   return static_cast<std::int64_t>(value.size()) + kKeyAndHeaders;
+}
+
+// A record's occurredAt in nanoseconds, for the event-time merge: read from
+// the protobuf wire format without decoding the rest (field 2, a Timestamp
+// of seconds = 1 and nanos = 2), or from a JSON record's full parse. False
+// for a record that does not decode (it is dead-lettered at its turn). An
+// envelope without occurredAt sorts first (it is decided INVALID).
+bool occurred_at_ns(const rd_kafka_message_t& m, v1::Envelope* scratch, std::int64_t* out) {
+  std::string_view bytes(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  *out = 0;
+  auto first = bytes.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && bytes[first] == '{') {
+    std::string error;
+    if (!decode_record(m, scratch, &error)) return false;
+    *out = scratch->occurred_at().seconds() * 1'000'000'000 + scratch->occurred_at().nanos();
+    return true;
+  }
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  while (std::uint32_t tag = in.ReadTag()) {
+    if (tag != ((2u << 3) | 2u)) {
+      if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return false;
+      continue;
+    }
+    std::uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return false;
+    const auto limit = in.PushLimit(static_cast<int>(length));
+    std::uint64_t seconds = 0, nanos = 0;
+    while (std::uint32_t field = in.ReadTag()) {
+      if (field == ((1u << 3) | 0u)) {
+        if (!in.ReadVarint64(&seconds)) return false;
+      } else if (field == ((2u << 3) | 0u)) {
+        if (!in.ReadVarint64(&nanos)) return false;
+      } else if (!google::protobuf::internal::WireFormatLite::SkipField(&in, field)) {
+        return false;
+      }
+    }
+    in.PopLimit(limit);
+    *out = static_cast<std::int64_t>(seconds) * 1'000'000'000 + static_cast<std::int32_t>(nanos);
+  }
+  return in.ConsumedEntireMessage();
 }
 
 std::string_view key_of(const rd_kafka_message_t& m) {
@@ -367,6 +416,7 @@ bool Pipeline::recover(const std::atomic<bool>& stop, std::string* error, bool t
       *error = s.message();
       return false;
     }
+    reset_merge();
     backoff_ = std::chrono::milliseconds(100);
     spdlog::info("campaignd: recovered in {:.3f} s: {} partitions, {} outbox entries replayed, consuming from {}",
                  seconds_since(started), partitions_, stats_.outbox_replayed.load(),
@@ -729,7 +779,12 @@ bool Pipeline::run_batch(std::string* error) {
   job.reset();
   const double wait_ms = seconds_since(wait_started) * 1e3;
   const auto poll_started = Clock::now();
-  if (auto s = consumer_->poll_batch(options_.max_batch_records, options_.max_batch_wait, &job.records); !s.ok()) {
+  // While the merge has a full batch ready, only what is already fetched
+  // is taken; otherwise up to max_batch_wait for more.
+  const bool ready = merge_.buffered() >= options_.max_batch_records;
+  if (auto s = consumer_->poll_batch(options_.max_batch_records, ready ? std::chrono::milliseconds(0) : options_.max_batch_wait,
+                                     &polled_);
+      !s.ok()) {
     if (s.code() == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
       // The next event to decide is gone from the topic (retention deleted
       // it first). Skipping would lose events without a decision: stop.
@@ -747,8 +802,22 @@ bool Pipeline::run_batch(std::string* error) {
     }
     spdlog::warn("campaignd: consuming: {}", s.message());
   }
+  bool fetched = !polled_.empty();
+  merge_records();
+  // The client's queue holds fetches partition after partition: a batch in
+  // event time needs every partition's records, so take what else is
+  // already there (without waiting) before merging, up to a bound.
+  for (int more = 0; fetched && more < kExtraPolls && merge_.buffered() < kMergeAhead * options_.max_batch_records;
+       ++more) {
+    if (!consumer_->poll_batch(options_.max_batch_records, std::chrono::milliseconds(0), &polled_).ok() ||
+        polled_.empty()) {
+      break;
+    }
+    merge_records();
+  }
+  take_merged(&job);
   if (job.records.empty()) {
-    check_brokers();
+    if (!fetched) check_brokers();
     return true;
   }
 
@@ -771,7 +840,90 @@ bool Pipeline::run_batch(std::string* error) {
   return true;
 }
 
-// Decides the job's records in poll order into its decisions; undecodable
+// After (re)assigning the input: nothing buffered, nothing paused, every
+// partition fetched from its stored offset.
+void Pipeline::reset_merge() {
+  merge_.clear();
+  polled_.clear();
+  assigned_.clear();
+  for (std::int32_t p = 0; p < partitions_; ++p) assigned_.push_back(p);
+  paused_.assign(static_cast<std::size_t>(partitions_), false);
+  blocked_since_.clear();
+  fetched_next_ = next_offsets_;
+}
+
+// Buffers what was polled for the event-time merge (merge.h).
+void Pipeline::merge_records() {
+  for (auto& m : polled_) {
+    fetched_next_[m->partition] = m->offset + 1;
+    MergeItem item;
+    item.partition = m->partition;
+    item.offset = m->offset;
+    item.decodable = occurred_at_ns(*m, &envelopes_[0], &item.time_ns);
+    item.record = std::move(m);
+    merge_.add(std::move(item));
+  }
+  polled_.clear();
+  // Backpressure: a partition far ahead of the others stops fetching until
+  // the merge has taken most of what it holds (DESIGN §5: the others may
+  // be what holds it back).
+  std::vector<std::int32_t> pause, resume;
+  for (std::int32_t p = 0; p < partitions_; ++p) {
+    const std::size_t n = merge_.buffered(p);
+    if (!paused_[p] && n >= kMergeBufferedPerPartition) pause.push_back(p);
+    if (paused_[p] && n <= kMergeBufferedPerPartition / 2) resume.push_back(p);
+  }
+  for (auto [list, on] : {std::pair{&pause, true}, std::pair{&resume, false}}) {
+    if (list->empty()) continue;
+    kafka::PartitionListPtr partitions(rd_kafka_topic_partition_list_new(static_cast<int>(list->size())));
+    for (std::int32_t p : *list) {
+      rd_kafka_topic_partition_list_add(partitions.get(), options_.events_topic.c_str(), p);
+      paused_[p] = on;
+    }
+    if (on) {
+      rd_kafka_pause_partitions(consumer_->handle(), partitions.get());
+    } else {
+      rd_kafka_resume_partitions(consumer_->handle(), partitions.get());
+    }
+  }
+}
+
+// Moves the next records in event-time order into the job. A partition
+// blocks the merge while its buffer is empty and its end (the brokers'
+// high watermark, as the last fetch told it) is not known or lies beyond
+// what was fetched; after --max-idle-ms of blocking it is passed over, and
+// the log says so (the order is then that of arrival for its records).
+void Pipeline::take_merged(Job* job) {
+  const auto now = Clock::now();
+  auto blocks = [&](std::int32_t p) {
+    std::int64_t low = 0, high = -1;
+    if (rd_kafka_get_watermark_offsets(consumer_->handle(), options_.events_topic.c_str(), p, &low, &high) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      high = -1;
+    }
+    auto next = fetched_next_.find(p);
+    const std::int64_t fetched = next == fetched_next_.end() ? std::max<std::int64_t>(low, 0) : next->second;
+    const bool behind = high < 0 || fetched < high;
+    if (!behind) {
+      blocked_since_.erase(p);
+      return false;
+    }
+    auto [blocked, first] = blocked_since_.try_emplace(p, Blocked{now, false});
+    if (blocked->second.passed_over) return false;
+    if (now - blocked->second.since < options_.max_idle) return true;
+    spdlog::warn("campaignd: partition {} of {} sent nothing for {} ms although it is behind its end; deciding the "
+                 "others without waiting for it",
+                 p, options_.events_topic, options_.max_idle.count());
+    blocked->second.passed_over = true;  // until it is at its end again
+    return false;
+  };
+  taken_.clear();
+  (void)merge_.take(options_.max_batch_records, assigned_, blocks, &taken_);
+  for (auto& item : taken_) job->records.push_back(std::move(item.record));
+  taken_.clear();
+}
+
+// Decides the job's records in merged order into its decisions; undecodable
 // ones become its dead letters. Readers (read_state) get the state lock
 // between chunks of kChunkRecords.
 void Pipeline::decide(Job* job, std::map<std::pair<std::string, std::string>, std::int64_t>* outcomes) {

@@ -3,10 +3,12 @@
 // Kafka out.
 //
 // Per batch, on the decision thread (the one that calls run()):
-//   1. poll up to max_batch_records (or max_batch_wait) from the events topic;
+//   1. poll up to max_batch_records (or max_batch_wait) from the events
+//      topic into the event-time merge (merge.h), and take from it up to
+//      max_batch_records in event-time order;
 //   2. decode each record; one that does not decode is set aside for the
 //      dead-letter topic;
-//   3. decide the rest in poll order; each decision is encoded into the
+//   3. decide the rest in that order; each decision is encoded into the
 //      batch's outbox (protobuf, written directly: append_decision_pb) or
 //      built as a message for the committer to encode (JSON);
 //   4. serialize the engine's changes and the next input offset of every
@@ -52,6 +54,7 @@
 #include <google/protobuf/arena.h>
 
 #include "engine/engine.h"
+#include "services/campaignd/merge.h"
 #include "services/kafka/consumer.h"
 #include "services/http/prometheus.h"
 #include "services/kafka/producer.h"
@@ -81,6 +84,13 @@ struct PipelineOptions {
   // are decided, committed and published at the same time.
   std::size_t max_batch_records = 3'000;
   std::chrono::milliseconds max_batch_wait{20};
+  // How long a partition that is behind its end but sends nothing may hold
+  // back the event-time merge (merge.h) before the others are decided
+  // without it. Fetches answer within fetch.wait.max.ms (10 ms here) when
+  // records are there, so 2 s is dozens of fetch rounds: only a partition
+  // whose leader is gone waits it out, and then the others lose 2 s, not
+  // their order.
+  std::chrono::milliseconds max_idle{2'000};
   // How far back the tail read looks for the last published seq of a
   // partition. After the last new record, a broker that does not drop
   // retried duplicates (the development broker) may hold the records that
@@ -283,6 +293,9 @@ class Pipeline {
   bool read_published_positions();
   std::string check_state_not_behind_journal();
   bool run_batch(std::string* error);
+  void reset_merge();
+  void merge_records();
+  void take_merged(Job* job);
   void decide(Job* job, std::map<std::pair<std::string, std::string>, std::int64_t>* outcomes);
   void decide_chunk(Job* job, std::size_t begin, std::size_t end, OutcomeCounter* counter);
   void publish_batch_stats(const std::map<std::pair<std::string, std::string>, std::int64_t>& decisions);
@@ -373,6 +386,22 @@ class Pipeline {
   bool reload_needed_ = false;   // a batch was dropped: the engine is ahead of the store
   std::string commit_error_;     // a commit failed: campaignd must stop
   std::thread committer_, publisher_;
+
+  // The event-time merge of the input partitions (decision thread), what a
+  // poll brought and a take gave (scratch), which partitions are paused for
+  // backpressure, and since when each blocking partition blocks.
+  static constexpr std::size_t kMergeBufferedPerPartition = 20'000;
+  EventTimeMerge merge_;
+  std::vector<kafka::MessagePtr> polled_;
+  std::vector<MergeItem> taken_;
+  std::vector<std::int32_t> assigned_;
+  std::vector<bool> paused_;
+  struct Blocked {
+    std::chrono::steady_clock::time_point since;
+    bool passed_over = false;  // max_idle passed: decided without it
+  };
+  std::map<std::int32_t, Blocked> blocked_since_;
+  std::map<std::int32_t, std::int64_t> fetched_next_;  // partition -> offset after the last fetched
 
   // decide_chunk()'s scratch: a chunk's envelopes, and the ones that decoded.
   std::vector<v1::Envelope> envelopes_ = std::vector<v1::Envelope>(kChunkRecords);

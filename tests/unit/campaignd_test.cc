@@ -677,6 +677,102 @@ TEST_F(CampaigndTest, AnEventAMonthAfterAFestivalExpiresEverythingInParts) {
   expect_matches_replay_and_reconciles(ds);
 }
 
+TEST_F(CampaigndTest, ABacklogIsDecidedInEventTimeTheSameWayWhateverTheBatches) {
+  // Proves DESIGN §5 "Order across partitions": a 120,000-event festival
+  // waiting in 16 partitions (claims keyed by customer, redemptions by
+  // merchant, campaign events copied to every partition) is decided in
+  // event time, not in fetch order: no redemption meets UNKNOWN_COUPON
+  // because its claim's partition was fetched later (in fetch order, such
+  // a backlog gave 26,934 of them in 200,000), the outcomes are those of
+  // `campaignctl replay` in file order, and two fresh campaignd with very
+  // different batches decide byte-identical journals.
+  const std::vector<Envelope> events = simulate("festival --seed 53 --events 120000");
+  std::int64_t records = produce_events(events, 0, events.size());
+  for (const std::string topic : {"a.decisions", "a.dlq", "b.decisions", "b.dlq"}) {
+    ASSERT_EQ(rd_kafka_mock_topic_create(broker_->cluster(), topic.c_str(), kPartitions, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  std::map<std::string, std::vector<std::string>> journals;  // by run: decisions in seq order
+  for (const auto& [run, batch] : {std::pair<std::string, std::string>{"a", "3000"}, {"b", "97"}}) {
+    TopicCollector collected(broker_->bootstrap_servers(), run + ".decisions", kPartitions);
+    Child daemon({campaignd(), "--brokers", broker_->bootstrap_servers(), "--state-dir",
+                  (dir_ / ("state-" + run)).string(), "--decisions-topic", run + ".decisions", "--dlq-topic",
+                  run + ".dlq", "--decisions-format", "json", "--batch-records", batch, "--batch-wait-ms",
+                  run == "a" ? "20" : "1"},
+                 dir_ / ("campaignd-" + run + ".out"), dir_ / ("campaignd-" + run + ".err"));
+    ASSERT_TRUE(collected.wait_for(records, milliseconds(120'000))) << read_file(dir_ / ("campaignd-" + run + ".out"));
+    EXPECT_EQ(daemon.stop(SIGTERM, milliseconds(15'000)), 0);
+    std::map<std::int64_t, std::string> by_seq;
+    for (const auto& r : collected.records()) {
+      Decision d;
+      std::string error;
+      ASSERT_TRUE(dangol::json::parse_decision(r.value, &d, &error)) << error;
+      by_seq.emplace(d.seq(), r.value);
+    }
+    for (auto& [seq, value] : by_seq) journals[run].push_back(std::move(value));
+  }
+  ASSERT_EQ(journals["a"].size(), journals["b"].size());
+  for (std::size_t i = 0; i < journals["a"].size(); ++i) {
+    ASSERT_EQ(journals["a"][i], journals["b"][i]) << "the journals part at seq " << i + 1;
+  }
+  // The outcomes of the festival as it happened: replay in file order.
+  std::ofstream file(dir_ / "festival.jsonl");
+  for (const auto& e : events) {
+    std::string json;
+    dangol::json::append_envelope(e, &json);
+    file << json << "\n";
+  }
+  file.close();
+  RunResult replay = run(campaignctl() + " replay --events " + (dir_ / "festival.jsonl").string(), dir_, 120);
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  auto reasons = [](const std::vector<std::string>& lines, bool once_per_event) {
+    std::map<std::string, std::int64_t> count;
+    std::set<std::string> seen;
+    for (const auto& line : lines) {
+      Decision d;
+      std::string error;
+      EXPECT_TRUE(dangol::json::parse_decision(line, &d, &error)) << error;
+      // A campaign event is one record per partition: its copy that applied
+      // counts, the others are DUPLICATE.
+      if (once_per_event && d.outcome() == Decision::DUPLICATE && !seen.insert(d.event_id()).second) continue;
+      if (d.outcome() != Decision::DUPLICATE) seen.insert(d.event_id());
+      count[Decision::Outcome_Name(d.outcome()) + " " + d.reason()]++;
+    }
+    return count;
+  };
+  std::vector<std::string> replayed;
+  std::istringstream lines(replay.out);
+  for (std::string line; std::getline(lines, line);) replayed.push_back(line);
+  auto by_campaignd = reasons(journals["a"], true);
+  auto by_replay = reasons(replayed, false);
+  EXPECT_EQ(by_campaignd["REJECTED UNKNOWN_COUPON"], by_replay["REJECTED UNKNOWN_COUPON"]);
+  EXPECT_EQ(by_campaignd["REJECTED CAMPAIGN_NOT_ACTIVE"], by_replay["REJECTED CAMPAIGN_NOT_ACTIVE"]);
+  EXPECT_EQ(by_campaignd["APPLIED "], by_replay["APPLIED "]);
+}
+
+TEST_F(CampaigndTest, APartitionThatSendsNothingHoldsTheOthersBackOnlyForMaxIdle) {
+  // Proves the bounded wait of the event-time merge: an events partition
+  // without a leader (behind its end, nothing fetched) holds the others
+  // back for --max-idle-ms only, the log says so, and its records are
+  // decided once it is back; every record is decided exactly once.
+  std::int64_t records = produce_simulation("festival --seed 59 --events 20000");
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(broker_->cluster(), "campaign.events", 5, -1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto daemon = start_campaignd("idle", "pb", {"--max-idle-ms", "1500"});
+  ASSERT_TRUE(wait_until_recovered("idle", milliseconds(30'000)));
+  const auto recovered = Clock::now();
+  // The others are decided after the wait, while partition 5 is away.
+  ASSERT_TRUE(decisions_->wait_for(records / 2, milliseconds(30'000))) << read_file(dir_ / "campaignd-idle.out");
+  EXPECT_GE(Clock::now() - recovered, milliseconds(1'400));
+  const std::string log = read_file(dir_ / "campaignd-idle.out");
+  EXPECT_NE(log.find("partition 5 of campaign.events sent nothing for 1500 ms"), std::string::npos) << log;
+  ASSERT_EQ(rd_kafka_mock_partition_set_leader(broker_->cluster(), "campaign.events", 5, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-idle.out");
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  expect_exactly_once(without_identical_repeats(decisions()), records);
+}
+
 TEST_F(CampaigndTest, AnOversizedUndecodableRecordIsDeadLetteredCutToFit) {
   // Proves a record of 1,048,000 bytes that is not an envelope (the events
   // topic took it; the DLQ cannot take it whole) is dead-lettered with its
