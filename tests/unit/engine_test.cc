@@ -1462,6 +1462,51 @@ TEST_F(Parts, WelcomeGrantsAcrossManyCampaignsArePublishedInParts) {
   EXPECT_EQ(next_seq(), before + 2);
 }
 
+TEST_F(Parts, MessageCashAcrossManyCampaignsIsPublishedInParts) {
+  // Proves the message-cash fan-out (a grant and a charge per campaign
+  // with message cash, in campaign-id order) crosses the boundary: 150
+  // campaigns give 300 effects and one more, the merchant's own charge.
+  for (int c = 0; c < 150; ++c) {
+    CampaignSpec spec;
+    spec.id = "cash-" + std::to_string(1000 + c);
+    spec.message_cash = R"({"perMerchant":"1000"})";
+    define(spec);
+  }
+  store("m1");
+  const std::int64_t before = next_seq();
+  Decision d = message("m1", 1000, 1000);  // 1,000,000 to pay: every campaign's cash and more
+  EXPECT_EQ(d.effects_size(), 301);
+  EXPECT_EQ(next_seq(), before + 2);
+}
+
+TEST_F(Parts, ThresholdsOfManyFundersAreTheLastPart) {
+  // Proves the threshold fan-out crosses the boundary and stays last: 12
+  // campaigns of 8 funders whose message cash takes the whole budget cross
+  // 50, 80 and 100 % for every funder on one message: 288 thresholds, after
+  // the grants and the charge, in the last parts.
+  std::string funders = "[";
+  for (int f = 0; f < 8; ++f) {
+    funders += std::string(f ? "," : "") + R"({"funderId":"f)" + std::to_string(f) + R"(","budget":"1000","shareBps":1250})";
+  }
+  funders += "]";
+  for (int c = 0; c < 12; ++c) {
+    CampaignSpec spec;
+    spec.id = "t-" + std::to_string(10 + c);
+    spec.funders = funders;
+    spec.message_cash = R"({"perMerchant":"8000"})";
+    define(spec);
+  }
+  store("m1");
+  const std::int64_t before = next_seq();
+  Decision d = message("m1", 100, 1);
+  constexpr int kThresholds = 12 * 8 * 3;
+  ASSERT_GT(d.effects_size(), kThresholds);
+  for (int i = 0; i < d.effects_size(); ++i) {
+    EXPECT_EQ(d.effects(i).has_threshold_crossed(), i >= d.effects_size() - kThresholds) << i;
+  }
+  EXPECT_EQ(next_seq(), before + (d.effects_size() + 255) / 256);
+}
+
 TEST_F(Close, ClosedCampaignNoLongerPaysMessages) {
   // Proves a closed campaign's message cash is gone: the next message is paid
   // by the merchant in full.
