@@ -1,5 +1,7 @@
 #include "services/campaignd/merge.h"
 
+#include <algorithm>
+#include <functional>
 #include <tuple>
 
 namespace dangol::campaignd {
@@ -24,33 +26,37 @@ std::int32_t EventTimeMerge::take(std::size_t max, const std::vector<std::int32_
     while (!buffer.empty() && !buffer.front().decodable && out->size() < limit) pop(buffer);
   };
   for (auto& buffer : buffers_) dead_letters(buffer);
-  // Whether a partition blocks does not change within one take (the caller
-  // answers from what the last fetch said): ask once per partition.
-  std::vector<std::int8_t> blocking(buffers_.size() > 0 ? buffers_.size() : 1, -1);
-  auto blocks_once = [&](std::int32_t p) {
+  // A partition that may still have earlier records holds everyone back.
+  // Whether it does cannot change within one take (the caller answers
+  // from what the last fetch said), so an empty partition is asked once,
+  // here or when the take empties it.
+  for (std::int32_t p : assigned) {
     const auto i = static_cast<std::size_t>(p);
-    if (i >= blocking.size()) blocking.resize(i + 1, -1);
-    if (blocking[i] < 0) blocking[i] = blocks(p) ? 1 : 0;
-    return blocking[i] == 1;
-  };
-  while (out->size() < limit) {
-    // A partition that may still have earlier records holds everyone back.
-    for (std::int32_t p : assigned) {
-      const auto i = static_cast<std::size_t>(p);
-      if ((i >= buffers_.size() || buffers_[i].empty()) && blocks_once(p)) return p;
+    if ((i >= buffers_.size() || buffers_[i].empty()) && blocks(p)) return p;
+  }
+  // The heads in a min-heap by (time, partition, offset): a take costs
+  // log(partitions) a record, not a scan of every partition.
+  using Key = std::tuple<std::int64_t, std::int32_t, std::int64_t>;
+  auto key = [](const MergeItem& m) { return Key{m.time_ns, m.partition, m.offset}; };
+  std::vector<Key>& heap = heap_;
+  heap.clear();
+  for (const auto& buffer : buffers_) {
+    if (!buffer.empty()) heap.push_back(key(buffer.front()));
+  }
+  std::make_heap(heap.begin(), heap.end(), std::greater<>());
+  while (out->size() < limit && !heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const std::int32_t p = std::get<1>(heap.back());
+    heap.pop_back();
+    auto& buffer = buffers_[static_cast<std::size_t>(p)];
+    pop(buffer);
+    dead_letters(buffer);
+    if (buffer.empty()) {
+      if (blocks(p)) return p;
+      continue;
     }
-    std::deque<MergeItem>* next = nullptr;
-    for (auto& buffer : buffers_) {
-      if (buffer.empty()) continue;
-      const MergeItem& head = buffer.front();
-      if (next == nullptr || std::tie(head.time_ns, head.partition, head.offset) <
-                                 std::tie(next->front().time_ns, next->front().partition, next->front().offset)) {
-        next = &buffer;
-      }
-    }
-    if (next == nullptr) return -1;  // all buffers empty, none blocking
-    pop(*next);
-    dead_letters(*next);
+    heap.push_back(key(buffer.front()));
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
   }
   return -1;
 }

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
+#include <tuple>
 #include <vector>
 
 #include "services/kafka/handles.h"
@@ -54,6 +54,7 @@ class EventTimeMerge {
 
  private:
   std::vector<std::deque<MergeItem>> buffers_;  // by partition
+  std::vector<std::tuple<std::int64_t, std::int32_t, std::int64_t>> heap_;  // take()'s scratch
   std::size_t buffered_ = 0;
 };
 
