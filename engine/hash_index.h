@@ -15,7 +15,7 @@
 // and 24 in the idempotency table (its 128-bit hash and content hash), at
 // most half full and in random order; growing moved them all. 8-byte slots
 // make those tables, and what their growth moves, a half and a third the
-// size (README, "Memory stalls dominate at scale").
+// size (docs/performance.md, "Memory stalls dominate at scale").
 //
 // The fragment is also where a slot goes when the table grows, so a table
 // holds at most 2^31 entries (2^32 slots at half load), which is checked on

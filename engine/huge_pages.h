@@ -22,8 +22,8 @@
 // malloc (jemalloc, with huge pages: services/malloc): on a mapping of its
 // own, each growth step below 2 MiB faulted in and zeroed a whole huge page
 // of which it used a fraction (the expiry queue's runs and the grant
-// counts were allocated here before; README, "Memory stalls dominate at
-// scale").
+// counts were allocated here before; docs/performance.md, "Memory stalls
+// dominate at scale").
 
 #include <sys/mman.h>
 

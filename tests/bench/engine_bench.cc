@@ -44,7 +44,7 @@ const std::vector<std::string>& festival_envelopes() {
     }
     // Decide the stream once, untimed, so that the first engine benchmark
     // does not pay alone for the process's first touch of the memory an
-    // engine's tables take (slow on some VMs: README, "Fresh memory").
+    // engine's tables take (slow on some VMs: docs/performance.md, "Fresh memory").
     // Every benchmark then runs on memory the process has used before,
     // and their differences (the encoding costs run.sh prints) hold.
     auto warm_up = std::make_unique<dangol::Engine>();
@@ -146,7 +146,7 @@ BENCHMARK(BM_DecodeDecideBatched)->Unit(benchmark::kMillisecond)->UseRealTime();
 // engine (BM_DecodeDecideBatched's), and the counter `ratio` is the median
 // of the iterations' ratios of the two. The machine this project is
 // measured on is a shared VM whose speed drifts, by up to 2x within
-// minutes (README, "Measured"): the ratio of two benchmarks' medians, run
+// minutes (docs/performance.md, "Measured"): the ratio of two benchmarks' medians, run
 // a few seconds apart, moved with it, while the two halves of a pair run
 // within a fraction of a second of each other. `kernel_share` is the part
 // of deciding spent in the kernel (page faults of the growing state), from

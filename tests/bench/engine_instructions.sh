@@ -7,7 +7,7 @@
 # With MISSES=1 it also counts the cache lines the engine misses per event,
 # in callgrind's cache simulation, as steady as the instructions: for
 # changes to the state's layout, where events/s are too noisy to show them
-# (README, "Measured"). The simulation has no hardware prefetcher and
+# (docs/performance.md, "Measured"). The simulation has no hardware prefetcher and
 # ignores prefetch instructions: it counts every line a load or a store
 # misses, in a 48 KiB first-level data cache and a last-level cache of LL
 # bytes (default 8 MiB), prefetched or not, and a sequential append as

@@ -5,7 +5,7 @@
 // caches: how far the decode+decide ratio rises from 200k to a million
 // events depends on this machine's memory more than on the engine's code,
 // and on a virtual machine that can change from one day to the next
-// (README, "Measured").
+// (docs/performance.md, "Measured").
 //
 // BM_DependentLoad: a pointer chase through a random cycle of cache lines
 // in a buffer of the given size, so that each load waits for the one

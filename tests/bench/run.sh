@@ -16,7 +16,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The machine's memory, measured in the same run: how much the state's
 # growth from 200k to a million events costs the engine depends on what a
-# random load costs here (README, "Measured").
+# random load costs here (docs/performance.md, "Measured").
 echo "== this machine's memory: a random load, one at a time (each waits for the last) and many at once"
 "$build/tests/bench/memory_bench" --benchmark_format=json --benchmark_out="$work/memory.json" \
   --benchmark_out_format=json >/dev/null
@@ -45,7 +45,7 @@ echo "== engine: decode+decide vs decode only (festival workload, binary protobu
 # shuffled with the others': each builds an engine, and on virtual machines
 # that hand freed memory back to the host (virtio free page reporting) an
 # engine built seconds after the last one was dropped writes to memory the
-# host has to fault in again, at about 1 GB/s (README, "Fresh memory").
+# host has to fault in again, at about 1 GB/s (docs/performance.md, "Fresh memory").
 repetitions=${REPETITIONS:-5}
 for engine_events in 200000 1000000; do
   DANGOL_BENCH_EVENTS=$engine_events "$build/tests/bench/engine_bench" --benchmark_repetitions="$repetitions" \
