@@ -616,6 +616,7 @@ bool Pipeline::republish_outbox() {
   }
   in_flight_.clear();
   found_untrimmed_.clear();
+  written_floors_.clear();
   publish_failed_ = false;
   std::int64_t already = 0;
   for (const auto& entry : outbox) {
@@ -718,8 +719,16 @@ void Pipeline::trim_delivered() {
     auto [it, inserted] = floors.try_emplace(e.partition, e.offset);
     if (!inserted) it->second = std::min(it->second, e.offset);
   }
+  // Written only when they moved: most trims move the floors of a few
+  // partitions, and an idle publisher's trims move none.
+  if (floors == written_floors_) {
+    floors.clear();
+  } else {
+    written_floors_ = floors;
+  }
   if (auto s = store_->trim_outbox(upto, floors); !s.ok()) {
     // Harmless: the tail read at the next start finds what is published.
+    written_floors_.clear();
     spdlog::warn("campaignd: outbox trim failed: {}", s.message());
   }
 }

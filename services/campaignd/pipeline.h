@@ -348,6 +348,7 @@ class Pipeline {
   // entry that reached the topic is found (trim_outbox stores them); and
   // the untrimmed entries the tail read found, which hold a floor down.
   std::map<std::int32_t, std::int64_t> publish_floors_;
+  std::map<std::int32_t, std::int64_t> written_floors_;  // as last stored (publisher)
   std::deque<FoundEntry> found_untrimmed_;
   // Input offsets the DLQ has, by events partition (from its tail, and as
   // dead letters are produced); pruned below the committed offsets.

@@ -552,6 +552,36 @@ TEST(StateStore, OutboxIsReadInSeqOrderTrimmedAndSurvivesReopen) {
   EXPECT_TRUE(left.empty());
 }
 
+TEST(StateStore, PublishFloorsAreStoredWithTheTrimAndSurviveReopen) {
+  // Proves the publish floors (the offsets from which recovery reads each
+  // decisions partition) are written with the trim mark, replace the ones
+  // before, come back after a reopen, and are absent in a store that never
+  // had any; a trim without floors keeps the stored ones.
+  TempDir dir;
+  {
+    std::unique_ptr<StateStore> store;
+    Engine engine;
+    std::map<std::int32_t, std::int64_t> offsets, floors;
+    ASSERT_TRUE(open_and_load(dir.path(), &store, &engine, &offsets).ok());
+    ASSERT_TRUE(store->read_publish_floors(&floors).ok());
+    EXPECT_TRUE(floors.empty());
+    ASSERT_TRUE(store->commit(engine, {{0, 3}}, {{1, 0, "k", "a"}, {2, 1, "k", "b"}, {3, 0, "k", "c"}}).ok());
+    ASSERT_TRUE(store->trim_outbox(1, {{0, 10}}).ok());
+    ASSERT_TRUE(store->trim_outbox(2, {{0, 10}, {1, 7}}).ok());
+    ASSERT_TRUE(store->trim_outbox(2).ok());  // nothing new: the floors stay
+  }
+  std::unique_ptr<StateStore> store;
+  Engine engine;
+  std::map<std::int32_t, std::int64_t> offsets, floors;
+  ASSERT_TRUE(open_and_load(dir.path(), &store, &engine, &offsets).ok());
+  ASSERT_TRUE(store->read_publish_floors(&floors).ok());
+  EXPECT_EQ(floors, (std::map<std::int32_t, std::int64_t>{{0, 10}, {1, 7}}));
+  std::vector<OutboxEntry> left;
+  ASSERT_TRUE(store->read_outbox(&left).ok());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].seq, 3);
+}
+
 TEST(StateStore, RefusesOutboxSeqsOutOfOrder) {
   // Proves a batch whose outbox seqs do not increase is refused whole and
   // leaves the engine's change log for a retry.
