@@ -604,12 +604,23 @@ rc::Gen<Op> op_gen(std::initializer_list<std::pair<std::size_t, Kind>> weights) 
       });
 }
 
-// A short setup (campaigns, merchants, channels) followed by up to ~290
-// operations of every kind, weighted towards grants and redemptions.
-rc::Gen<std::vector<Op>> ops_gen() {
+// A short setup (campaigns, merchants, channels), then `main`.
+rc::Gen<std::vector<Op>> after_setup(rc::Gen<std::vector<Op>> main) {
   auto first = rc::gen::nonEmpty(rc::gen::resize(3, rc::gen::container<std::vector<Op>>(op_gen({{1, Kind::kDefine}}))));
   auto setup = rc::gen::resize(
       18, rc::gen::container<std::vector<Op>>(op_gen({{3, Kind::kDefine}, {5, Kind::kEnroll}, {4, Kind::kOpen}})));
+  return rc::gen::map(rc::gen::tuple(first, setup, std::move(main)),
+                      [](const std::tuple<std::vector<Op>, std::vector<Op>, std::vector<Op>>& t) {
+                        std::vector<Op> all = std::get<0>(t);
+                        all.insert(all.end(), std::get<1>(t).begin(), std::get<1>(t).end());
+                        all.insert(all.end(), std::get<2>(t).begin(), std::get<2>(t).end());
+                        return all;
+                      });
+}
+
+// A short setup followed by up to ~290 operations of every kind, weighted
+// towards grants and redemptions.
+rc::Gen<std::vector<Op>> ops_gen() {
   auto main = rc::gen::scale(
       2.9, rc::gen::container<std::vector<Op>>(op_gen({
                {1, Kind::kDefine},  {3, Kind::kBudget},   {2, Kind::kStatus},  {2, Kind::kEnroll},
@@ -617,16 +628,12 @@ rc::Gen<std::vector<Op>> ops_gen() {
                {14, Kind::kRedeem}, {5, Kind::kReverse},  {4, Kind::kMessage}, {2, Kind::kDuplicate},
                {1, Kind::kConflict}, {1, Kind::kInvalid},
            })));
-  return rc::gen::suchThat(
-      rc::gen::map(rc::gen::tuple(first, setup, main),
-                   [](const std::tuple<std::vector<Op>, std::vector<Op>, std::vector<Op>>& t) {
-                     std::vector<Op> all = std::get<0>(t);
-                     all.insert(all.end(), std::get<1>(t).begin(), std::get<1>(t).end());
-                     all.insert(all.end(), std::get<2>(t).begin(), std::get<2>(t).end());
-                     if (all.size() > 300) all.resize(300);
-                     return all;
-                   }),
-      [](const std::vector<Op>& ops) { return !ops.empty(); });
+  return rc::gen::suchThat(rc::gen::map(after_setup(std::move(main)),
+                                        [](std::vector<Op> all) {
+                                          if (all.size() > 300) all.resize(300);
+                                          return all;
+                                        }),
+                           [](const std::vector<Op>& ops) { return !ops.empty(); });
 }
 
 std::vector<Envelope> make_sequence(const std::vector<Op>& ops, bool include_welcome_and_cash = true) {
@@ -635,21 +642,11 @@ std::vector<Envelope> make_sequence(const std::vector<Op>& ops, bool include_wel
 
 // The sequences of ops_gen() with masses among them (Kind::kMass).
 rc::Gen<std::vector<Op>> ops_with_masses_gen() {
-  auto first = rc::gen::nonEmpty(rc::gen::resize(3, rc::gen::container<std::vector<Op>>(op_gen({{1, Kind::kDefine}}))));
-  auto setup = rc::gen::resize(
-      18, rc::gen::container<std::vector<Op>>(op_gen({{3, Kind::kDefine}, {5, Kind::kEnroll}, {4, Kind::kOpen}})));
-  auto main = rc::gen::resize(
+  return after_setup(rc::gen::resize(
       60, rc::gen::container<std::vector<Op>>(op_gen({
               {2, Kind::kBudget}, {2, Kind::kStatus}, {6, Kind::kAdd}, {10, Kind::kIssue}, {8, Kind::kRedeem},
               {3, Kind::kReverse}, {3, Kind::kMessage}, {1, Kind::kDuplicate}, {3, Kind::kMass},
-          })));
-  return rc::gen::map(rc::gen::tuple(first, setup, main),
-                      [](const std::tuple<std::vector<Op>, std::vector<Op>, std::vector<Op>>& t) {
-                        std::vector<Op> all = std::get<0>(t);
-                        all.insert(all.end(), std::get<1>(t).begin(), std::get<1>(t).end());
-                        all.insert(all.end(), std::get<2>(t).begin(), std::get<2>(t).end());
-                        return all;
-                      });
+          }))));
 }
 
 // ------------------------------------------------------------------ helpers
