@@ -295,7 +295,10 @@ void Ingest::read_decisions() {
 // once all have arrived. Parts may arrive in any order, and twice.
 bool Ingest::assemble(v1::Decision* d) {
   std::lock_guard lock(mu_);
-  if (!waiting_.contains(d->event_id())) return false;
+  // A decision has at most a few thousand parts (256 effects each, one per
+  // outstanding coupon released); a record claiming far more is not ours.
+  constexpr std::int32_t kMaxParts = 1 << 20;
+  if (d->parts() > kMaxParts || !waiting_.contains(d->event_id())) return false;
   const std::pair<std::int32_t, std::int64_t> position{d->partition(), d->offset()};
   Assembly& a = assembling_[position];
   if (a.parts.empty()) {

@@ -957,6 +957,58 @@ TEST_F(CampaigndTest, AnAuthorizationFailureOnTheEventsStopsWithExit3) {
   expect_exactly_once(without_identical_repeats(decisions()), records);
 }
 
+TEST_F(CampaigndTest, WaitModeAnswersADecisionInPartsWhole) {
+  // Proves POST /v1/events?wait=1 answers a decision published in parts
+  // (CONTRACT §3) whole: one decision with every effect, the seq of its
+  // first part, and neither `part` nor `parts`.
+  std::string events =
+      R"({"eventId":"def","occurredAt":"2026-05-01T00:00:00Z","campaignDefined":{"campaignId":"w","name":"W",)"
+      R"("currency":"KRW","startsAt":"2026-05-01T00:00:00Z","endsAt":"2027-05-01T00:00:00Z","utcOffsetMinutes":0,)"
+      R"("funders":[{"funderId":"gov","budget":"100000000","shareBps":10000}],"trigger":"ISSUED",)"
+      R"("offer":{"fixedAmount":"1000","validDays":30}}})";
+  std::vector<Envelope> claims;
+  {
+    Envelope e;
+    std::string error;
+    ASSERT_TRUE(dangol::json::parse_envelope(events, &e, &error)) << error;
+    claims.push_back(e);
+    for (int i = 0; i < 600; ++i) {
+      ASSERT_TRUE(dangol::json::parse_envelope(
+          R"({"eventId":"c-)" + std::to_string(i) + R"(","occurredAt":"2026-05-02T00:00:00Z","couponIssued":)"
+          R"({"campaignId":"w","customerId":"u-)" + std::to_string(i) + R"("}})",
+          &e, &error))
+          << error;
+      claims.push_back(e);
+    }
+  }
+  const std::int64_t records = produce_events(claims, 0, claims.size());
+  auto daemon = start_campaignd("wait", "pb", {"--http", "127.0.0.1:0"});
+  ASSERT_TRUE(wait_for_decisions(records, milliseconds(60'000))) << read_file(dir_ / "campaignd-wait.out");
+  const std::string log = read_file(dir_ / "campaignd-wait.out");
+  const auto at = log.find("HTTP API on http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string port = log.substr(at + 29, log.find(' ', at + 29) - at - 29);
+  std::ofstream(dir_ / "close.json")
+      << R"({"eventId":"close","occurredAt":"2026-05-03T00:00:00Z","campaignStatusChanged":{"campaignId":"w","status":"CLOSED"}})";
+  RunResult r = run("curl -s -X POST --data-binary @" + (dir_ / "close.json").string() + " 'http://127.0.0.1:" + port +
+                        "/v1/events?wait=1'",
+                    dir_, 60);
+  EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // {"decisions":[{...}]}: one decision object, the applied copy.
+  const auto first = r.out.find("{\"eventId\"");
+  ASSERT_NE(first, std::string::npos) << r.out.substr(0, 500);
+  const auto end = r.out.rfind("]}");
+  Decision d;
+  std::string error;
+  ASSERT_TRUE(dangol::json::parse_decision(r.out.substr(first, end - first), &d, &error)) << error;
+  EXPECT_EQ(d.outcome(), Decision::APPLIED);
+  EXPECT_EQ(d.effects_size(), 600);
+  EXPECT_EQ(d.part(), 0);
+  EXPECT_EQ(d.parts(), 0);
+  EXPECT_EQ(r.out.find("\"parts\""), std::string::npos);
+}
+
 TEST_F(CampaigndTest, ReadyzSaysWhenTheBrokersAreUnreachableWhileIdle) {
   // Proves /readyz turns 503 with the reason within seconds of the brokers
   // going away while campaignd has nothing to do (it stayed 200 for 80 s),
