@@ -1123,7 +1123,9 @@ TEST_F(CampaigndTest, FreezesAtRandomMomentsLoseAndRepeatNothing) {
   }
   const bool all = wait_for_decisions(records, milliseconds(120'000));
   EXPECT_EQ(daemon->stop(SIGTERM, milliseconds(15'000)), 0);
-  ASSERT_TRUE(all) << "the topic has " << topic_size("campaign.decisions") << " of " << records << " decisions";
+  const std::string log = read_file(dir_ / "campaignd-freeze.out");
+  ASSERT_TRUE(all) << "the topic has " << topic_size("campaign.decisions") << " of " << records << " decisions\n"
+                   << log.substr(log.size() > 6000 ? log.size() - 6000 : 0) << read_file(dir_ / "campaignd-freeze.err");
   auto ds = without_identical_repeats(decisions());
   expect_exactly_once(ds, records);
   expect_matches_replay_and_reconciles(ds);

@@ -196,6 +196,11 @@ class Child {
   Child(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      // Its own process group: a test stops it (SIGSTOP) for seconds, and
+      // if the group it shared became orphaned meanwhile (the shell that
+      // started the test run exited), the kernel would send every stopped
+      // member SIGHUP, which ends it (exit status 129) mid-test.
+      ::setpgid(0, 0);
       std::freopen(out.c_str(), "w", stdout);
       std::freopen(err.c_str(), "w", stderr);
       std::vector<char*> args;
